@@ -1,0 +1,5 @@
+"""seckb: a security knowledge base for Python packages."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The PyPA advisory-db source: git sync, OSV parsing, range evaluation and affected versions."""

@@ -1,0 +1,268 @@
+"""The ``seckb`` command line: ingest, query, snapshots.
+
+Exit codes: 0 success; 1 the run published but some source failed (its previous tables carried
+forward); 2 nothing was done (bad configuration or arguments, lock held, every source failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from aggregators import __version__
+from aggregators.config import Settings, load_settings
+from aggregators.errors import SeckbError
+
+log = logging.getLogger("seckb")
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+class RichProgress:
+    """The pipeline's progress, shown on stderr while a person watches (hidden when piped)."""
+
+    def __init__(self, console: Console) -> None:
+        """Create an idle progress display on ``console``."""
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        """Start drawing."""
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop drawing and clear the display."""
+        self._progress.stop()
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        """Replace the current stage with a new one."""
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        """Advance the current stage."""
+        if self._task is not None:
+            self._progress.advance(self._task, steps)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(config_file=args.config, home=args.home)
+
+
+def _cmd_ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from aggregators.pipeline import ingest
+
+    settings = _settings(args)
+    with RichProgress(err) as progress:
+        report = ingest(settings, sources=args.sources, packages=args.packages, progress=progress)
+    snap = report.snapshot
+    if report.published and snap is not None:
+        out.print(f"[bold green]published[/] snapshot {snap.id} in {settings.snapshots_dir}")
+    elif snap is not None:
+        out.print(f"nothing changed; snapshot {snap.id} is current")
+    for name, result in report.results.items():
+        st, lin = result.stats, result.lineage
+        counts = ", ".join(
+            f"{st[k]} {k}"
+            for k in ("new", "changed", "withdrawn", "deleted", "errors", "warnings")
+            if k in st
+        )
+        where = f"{lin.get('branch', '')}@{str(lin.get('commit', ''))[:12]}"
+        mode = f", {lin['mode']}" if result.status == "updated" and lin.get("mode") else ""
+        out.print(
+            f"{name}: {result.status} ({where}{mode})" + (f": {counts}" if counts else ""),
+            highlight=False,
+        )
+    for name, error in report.failures.items():
+        out.print(f"{name}: [red]failed[/]: {error}", highlight=False)
+    if snap is not None:
+        rows = ", ".join(f"{n} {i['rows']:,}" for n, i in sorted(snap.manifest["tables"].items()))
+        out.print(f"rows: {rows}")
+    if report.pruned:
+        out.print(f"pruned {len(report.pruned)} old snapshot(s)")
+    out.print(f"time: {report.seconds:.2f} s")
+    if report.warnings:
+        err.print(
+            f"[yellow]warning:[/] {report.warnings} problem(s) recorded in ingest_errors "
+            f"(see: SELECT * FROM ingest_errors)"
+        )
+    if report.failures:
+        err.print(
+            f"[red]error:[/] {len(report.failures)} source(s) failed; their previous "
+            "tables were carried forward"
+        )
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _latest(settings: Settings, snapshot_id: str | None) -> Any:
+    from aggregators.snapshots import SnapshotStore
+    from aggregators.workspace import Workspace
+
+    store = SnapshotStore(Workspace(settings.home))
+    snapshot = store.get(snapshot_id) if snapshot_id else store.latest()
+    if snapshot is None:
+        raise SeckbError(f"no snapshot in {settings.home}; run 'seckb ingest' first")
+    return snapshot
+
+
+def _cmd_query(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from aggregators.query import query
+
+    snapshot = _latest(_settings(args), args.snapshot)
+    result = query(snapshot, args.package, args.version, include_withdrawn=args.include_withdrawn)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        return EXIT_OK
+    subject = result.package + (f" {result.version}" if result.version else "")
+    if not result.known_package:
+        out.print(f"{subject}: no advisory names this package (snapshot {snapshot.id})")
+        return EXIT_OK
+    if result.version_is_pep440 is False:
+        err.print(
+            f"[yellow]warning:[/] {result.version!r} is not a PEP 440 version; "
+            "only explicit version lists can match it"
+        )
+    if result.version is not None:
+        verdict = "[bold red]VULNERABLE[/]" if result.vulnerable else "[green]no known advisory[/]"
+        out.print(f"{subject}: {verdict} (snapshot {snapshot.id})")
+    else:
+        out.print(f"{subject}: {len(result.advisories)} advisory(ies) (snapshot {snapshot.id})")
+    if result.advisories:
+        table = Table(
+            "id",
+            "aliases",
+            "severity",
+            "fixed in",
+            "affects" if result.version else "versions",
+            "summary",
+            box=None,
+        )
+        for m in result.advisories:
+            sev = m.severity or {}
+            severity = f"{sev.get('rating') or ''} {sev.get('score') or ''}".strip() or "-"
+            table.add_row(
+                m.id + (" (withdrawn)" if m.withdrawn else ""),
+                ", ".join(m.aliases),
+                severity,
+                ", ".join(m.fixed_versions) or "-",
+                m.affected_by or "-" if result.version else str(m.affected_versions),
+                (m.summary or "")[:60],
+            )
+        out.print(table)
+    return EXIT_OK
+
+
+def _cmd_snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from aggregators.snapshots import SnapshotStore
+    from aggregators.workspace import Workspace
+
+    store = SnapshotStore(Workspace(_settings(args).home))
+    latest = store.latest()
+    snapshots = store.all()
+    if args.json:
+        docs = [dict(s.manifest, latest=bool(latest and s.id == latest.id)) for s in snapshots]
+        sys.stdout.write(json.dumps(docs, indent=2) + "\n")
+        return EXIT_OK
+    table = Table(
+        "", "snapshot", "created", "advisory-db", "advisories", "size", "sources", box=None
+    )
+    for s in snapshots:
+        lineage = s.source("advisories").get("lineage", {})
+        tables = s.manifest.get("tables", {})
+        size = sum(t["bytes"] for t in tables.values())
+        statuses = ", ".join(
+            f"{n}:{v.get('status')}" for n, v in s.manifest.get("sources", {}).items()
+        )
+        table.add_row(
+            "*" if latest and s.id == latest.id else "",
+            s.id,
+            s.manifest.get("created_at", "")[:19],
+            str(lineage.get("commit", ""))[:12],
+            f"{tables.get('advisories', {}).get('rows', 0):,}",
+            f"{size / 1e6:.1f} MB",
+            statuses,
+        )
+    out.print(table if snapshots else "no snapshots yet")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``seckb`` (exposed for the tests and the README)."""
+    parser = argparse.ArgumentParser(prog="seckb", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"seckb {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML config file (default: $SECKB_CONFIG)")
+    common.add_argument("--home", help="data root (default: $SECKB_HOME or ./warehouse/data)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", parents=[common], help="fetch sources and publish a snapshot")
+    p.add_argument(
+        "--sources",
+        help="comma-separated: advisories,pypi,bandit,scorecards (default: all implemented)",
+    )
+    p.add_argument("--packages", help="comma-separated package names to narrow per-package sources")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("query", parents=[common], help="advisories affecting a package version")
+    p.add_argument("package")
+    p.add_argument("version", nargs="?")
+    p.add_argument("--json", action="store_true", help="print the seckb.query/1 JSON document")
+    p.add_argument("--include-withdrawn", action="store_true", help="also list withdrawn ones")
+    p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
+    p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("snapshots", parents=[common], help="list snapshots and their lineage")
+    p.add_argument("--json", action="store_true", help="print the manifests as JSON")
+    p.set_defaults(func=_cmd_snapshots)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``seckb`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    out, err = Console(), Console(stderr=True)
+    try:
+        code: int = args.func(args, out, err)
+    except SeckbError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]")
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""Configuration: one typed object built from defaults, an optional TOML file, then ``SECKB_*``.
+
+Only entry points (the CLI, the DAGs) call :func:`load_settings`; everything else receives the
+resulting :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aggregators.errors import ConfigError
+
+DEFAULT_ADVISORY_DB_URL = "https://github.com/pypa/advisory-db.git"
+ENV_PREFIX = "SECKB_"
+CONFIG_ENV = "SECKB_CONFIG"
+
+
+def _default_home() -> Path:
+    return Path.cwd() / "warehouse" / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of seckb. Field ``x`` is set by key ``x`` in the config file or ``SECKB_X``."""
+
+    home: Path = field(default_factory=_default_home)
+    """Data root: git cache, staging, snapshots, the DuckDB file and the lock."""
+    advisory_db_url: str = DEFAULT_ADVISORY_DB_URL
+    """Any git URL, local path or git bundle holding the PyPA advisory-db."""
+    advisory_db_branch: str = ""
+    """Branch to follow; empty means the remote's default branch."""
+    keep_snapshots: int = 7
+    """How many published snapshots to keep; older ones are deleted after a publish."""
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """Worker processes for CPU-bound stages (advisory parsing)."""
+    parallel_min_files: int = 256
+    """Below this many advisory files, parse in-process (a pool costs more than it saves)."""
+    max_advisory_bytes: int = 1 << 20
+    """Advisory files larger than this are recorded in ``ingest_errors`` and not parsed."""
+    lock_wait_seconds: float = 0.0
+    """How long a second run waits for the data-root lock before refusing (0: refuse at once)."""
+    git_timeout_seconds: float = 600.0
+    """Upper bound for one git clone or fetch."""
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """Directory holding published snapshots and ``LATEST``."""
+        return self.home / "snapshots"
+
+
+def _convert(name: str, raw: Any, target: Any) -> Any:
+    """Convert a raw config value (TOML value or env string) to the field's declared type."""
+    try:
+        if target in ("Path", Path):
+            return Path(str(raw)).expanduser()
+        if target in ("int", int):
+            if isinstance(raw, bool):
+                raise ValueError("a boolean is not a number")
+            return int(raw)
+        if target in ("float", float):
+            return float(raw)
+        if target in ("str", str):
+            if not isinstance(raw, str):
+                raise ValueError("expected text")
+            return raw
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value for {name}: {raw!r} ({exc})") from exc
+    raise ConfigError(f"unsupported setting type for {name}")  # pragma: no cover
+
+
+def _validate(settings: Settings) -> Settings:
+    if settings.keep_snapshots < 1:
+        raise ConfigError("keep_snapshots must be at least 1")
+    if settings.workers < 1:
+        raise ConfigError("workers must be at least 1")
+    if settings.max_advisory_bytes < 1:
+        raise ConfigError("max_advisory_bytes must be positive")
+    if settings.lock_wait_seconds < 0:
+        raise ConfigError("lock_wait_seconds must not be negative")
+    if not settings.advisory_db_url:
+        raise ConfigError("advisory_db_url must not be empty")
+    return settings
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build :class:`Settings`: defaults, TOML file, ``SECKB_*`` variables, then ``overrides``.
+
+    The file is ``config_file`` if given, else ``$SECKB_CONFIG`` if set. Unknown keys in the file
+    and unknown ``SECKB_*`` variables are errors, so a typo never silently falls back to a default.
+    """
+    env = os.environ if env is None else env
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+
+    path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        for key, raw in data.items():
+            if key not in fields:
+                raise ConfigError(f"unknown setting {key!r} in {path}")
+            values[key] = _convert(key, raw, fields[key].type)
+
+    for var, raw in env.items():
+        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
+            continue
+        key = var[len(ENV_PREFIX) :].lower()
+        if key not in fields:
+            raise ConfigError(f"unknown environment variable {var}")
+        values[key] = _convert(var, raw, fields[key].type)
+
+    for key, raw in overrides.items():
+        if raw is not None:
+            values[key] = _convert(key, raw, fields[key].type)
+
+    settings = Settings(**values)
+    return _validate(dataclasses.replace(settings, home=settings.home.resolve()))

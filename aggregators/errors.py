@@ -1,0 +1,27 @@
+"""One exception base per layer; errors are translated at the edge (``raise X from e``)."""
+
+from __future__ import annotations
+
+
+class SeckbError(Exception):
+    """Base of every error seckb raises on purpose; the CLI prints it as one line."""
+
+
+class ConfigError(SeckbError):
+    """The configuration (file or ``SECKB_*`` variable) is invalid."""
+
+
+class LockError(SeckbError):
+    """Another run holds the data root's lock."""
+
+
+class SourceError(SeckbError):
+    """A source (advisory-db, PyPI, Scorecard, Bandit) could not be fetched or read."""
+
+
+class SnapshotError(SeckbError):
+    """A snapshot is missing, incomplete or does not match its manifest."""
+
+
+class SchemaError(SeckbError):
+    """A table contract in ``schemas/`` is invalid, or data does not fit it."""

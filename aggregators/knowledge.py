@@ -1,0 +1,44 @@
+"""Derived knowledge tables, built from the sources' tables after every update."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aggregators.advisories.affected import collect_entries, compute_affected, known_versions
+from aggregators.tables import contract
+
+
+def build_affected_versions(
+    advisories: pa.Table,
+    advisory_packages: pa.Table,
+    advisory_ranges: pa.Table,
+    releases: Mapping[str, Sequence[str]] | None = None,
+) -> pa.Table:
+    """``affected_versions`` from the advisory tables and the packages' known releases."""
+    packages = advisory_packages.select(
+        ["advisory_id", "entry_index", "package", "ecosystem", "versions"]
+    ).to_pylist()
+    events = advisory_ranges.filter(pc.equal(advisory_ranges.column("range_type"), "ECOSYSTEM"))
+    event_rows = events.select(
+        [
+            "advisory_id",
+            "package",
+            "entry_index",
+            "range_index",
+            "range_type",
+            "event",
+            "version",
+            "valid",
+        ]
+    ).to_pylist()
+    withdrawn = set(
+        advisories.filter(pc.is_valid(advisories.column("withdrawn"))).column("id").to_pylist()
+    )
+    entries = collect_entries(packages, event_rows)
+    known = known_versions(entries, event_rows, releases or {})
+    columns = compute_affected(entries, known, withdrawn)
+    schema = contract("affected_versions").schema
+    return contract("affected_versions").conform(pa.table(columns, schema=schema))

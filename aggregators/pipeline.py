@@ -1,0 +1,158 @@
+"""``seckb ingest``: run the sources, build the knowledge tables, publish a snapshot.
+
+Fetch (I/O) -> parse/normalize (pure) -> tables -> publish (atomic) -> DuckDB views. The CLI and
+the Airflow DAGs both call :func:`ingest`; nothing here reads the environment.
+
+This module stays light to import: the sources' fetch steps (git, HTTP) start in threads first,
+and the heavy libraries (pyarrow, DuckDB) are imported while those fetches run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aggregators.advisories.gitsync import fetch_advisory_db
+from aggregators.clock import utcnow
+from aggregators.config import Settings
+from aggregators.errors import ConfigError, SourceError
+from aggregators.lock import DataRootLock
+from aggregators.names import normalize_name
+from aggregators.perf import gc_paused
+from aggregators.progress import NullProgress, Progress
+from aggregators.sources import UPDATED, SourceResult
+from aggregators.workspace import Workspace
+
+if TYPE_CHECKING:
+    from aggregators.snapshots import Snapshot
+
+log = logging.getLogger(__name__)
+
+ALL_SOURCES = ("advisories", "pypi", "bandit", "scorecards")
+"""Every source name seckb knows, in the order they run."""
+
+FETCHERS: dict[str, Callable[[Settings, Workspace], Any]] = {
+    "advisories": fetch_advisory_db,
+}
+"""The I/O step of each implemented source; it must not import heavy libraries."""
+
+
+def _updaters() -> dict[str, Any]:
+    """The CPU step of each source (imported late: these modules pull in pyarrow)."""
+    from aggregators.advisories.source import AdvisorySource
+
+    return {"advisories": AdvisorySource}
+
+
+@dataclass
+class IngestReport:
+    """What a run did: the snapshot now current, per-source results and failures."""
+
+    snapshot: Snapshot | None
+    published: bool
+    results: dict[str, SourceResult] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    pruned: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def warnings(self) -> int:
+        """Errors and warnings recorded in ``ingest_errors`` by the sources that updated."""
+        return sum(
+            r.stats.get("errors", 0) + r.stats.get("warnings", 0) for r in self.results.values()
+        )
+
+
+def resolve_sources(spec: str | Sequence[str] | None) -> list[str]:
+    """Validate a ``--sources`` value; ``None`` means every implemented source."""
+    if spec is None:
+        return [name for name in ALL_SOURCES if name in FETCHERS]
+    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
+    if not names:
+        raise ConfigError("--sources names no source")
+    for name in names:
+        if name not in ALL_SOURCES:
+            raise ConfigError(f"unknown source {name!r}; known: {', '.join(ALL_SOURCES)}")
+        if name not in FETCHERS:
+            raise ConfigError(f"source {name!r} is not implemented in this version of seckb")
+    return [name for name in ALL_SOURCES if name in names]
+
+
+def resolve_packages(spec: str | Sequence[str] | None) -> list[str] | None:
+    """Normalize a ``--packages`` value (PEP 503); ``None`` means every tracked package."""
+    if spec is None:
+        return None
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    packages = sorted({normalize_name(n.strip()) for n in names if n.strip()})
+    if not packages:
+        raise ConfigError("--packages names no package")
+    return packages
+
+
+def ingest(
+    settings: Settings,
+    sources: str | Sequence[str] | None = None,
+    packages: str | Sequence[str] | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Run the selected sources and publish a snapshot if anything changed.
+
+    A failing source is recorded and its previous tables carry forward; when every selected
+    source fails nothing is published and :class:`SourceError` is raised. ``packages`` narrows
+    per-package sources (PyPI, Bandit, Scorecard); the advisory-db is always read whole.
+    """
+    started = time.monotonic()
+    progress = progress or NullProgress()
+    names = resolve_sources(sources)
+    resolve_packages(packages)  # validated now; used by the per-package sources
+    ws = Workspace(settings.home)
+    ws.ensure()
+    with DataRootLock(ws.lock, settings.lock_wait_seconds):
+        progress.stage("fetching " + ", ".join(names))
+        with (
+            ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="fetch") as pool,
+            gc_paused(),
+        ):
+            fetches: dict[str, Future[Any]] = {
+                name: pool.submit(FETCHERS[name], settings, ws) for name in names
+            }
+            # Imported here on purpose: pyarrow and DuckDB load while the fetches run.
+            from aggregators import publish
+            from aggregators.snapshots import SnapshotStore
+
+            updaters = _updaters()
+            store = SnapshotStore(ws)
+            store.clean_staging()
+            previous = store.latest()
+            report = IngestReport(snapshot=previous, published=False)
+            for name in names:
+                try:
+                    fetched = fetches[name].result()
+                    log.info("%s: fetched after %.2f s", name, time.monotonic() - started)
+                    updater = updaters[name](settings, ws)
+                    report.results[name] = updater.update(previous, fetched, progress)
+                except SourceError as exc:
+                    log.info("source %s failed: %s", name, exc)
+                    report.failures[name] = str(exc)
+        if report.failures and len(report.failures) == len(names):
+            raise SourceError("; ".join(report.failures.values()))
+        if any(r.status == UPDATED for r in report.results.values()):
+            progress.stage("publishing snapshot")
+            with gc_paused():
+                report.snapshot = publish.publish(
+                    store, previous, report.results, report.failures, now or utcnow()
+                )
+            report.published = True
+            log.info("published %s after %.2f s", report.snapshot.id, time.monotonic() - started)
+        if report.snapshot is not None and (report.published or not publish.views_current(ws)):
+            publish.refresh_views(ws, report.snapshot)
+        if report.published:
+            report.pruned = store.prune(settings.keep_snapshots)
+    report.seconds = time.monotonic() - started
+    return report

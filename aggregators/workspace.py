@@ -1,0 +1,53 @@
+"""The data root's layout: the one place that knows where everything lives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths below the data root (``SECKB_HOME``)."""
+
+    home: Path
+
+    @property
+    def cache(self) -> Path:
+        """Source caches (git mirrors, downloads) that can be rebuilt from the sources."""
+        return self.home / "cache"
+
+    @property
+    def advisory_db(self) -> Path:
+        """Bare git mirror of the advisory-db."""
+        return self.cache / "advisory-db.git"
+
+    @property
+    def staging(self) -> Path:
+        """Snapshots being written; anything here when no run holds the lock is garbage."""
+        return self.home / "staging"
+
+    @property
+    def snapshots(self) -> Path:
+        """Published snapshots, one directory each, and the ``LATEST`` pointer."""
+        return self.home / "snapshots"
+
+    @property
+    def latest_pointer(self) -> Path:
+        """File naming the current snapshot; replaced atomically."""
+        return self.snapshots / "LATEST"
+
+    @property
+    def duckdb(self) -> Path:
+        """DuckDB database with views over the latest snapshot."""
+        return self.home / "seckb.duckdb"
+
+    @property
+    def lock(self) -> Path:
+        """Lock file held by the run that writes to this data root."""
+        return self.home / ".lock"
+
+    def ensure(self) -> None:
+        """Create the directories a run writes to."""
+        for path in (self.home, self.cache, self.staging, self.snapshots):
+            path.mkdir(parents=True, exist_ok=True)
