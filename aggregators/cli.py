@@ -1,4 +1,4 @@
-"""The ``seckb`` command line: ingest, query, snapshots.
+"""The ``seckb`` command line: ingest, query, sql, snapshots.
 
 Exit codes: 0 success; 1 the run published but some source failed (its previous tables carried
 forward); 2 nothing was done (bad configuration or arguments, lock held, every source failed).
@@ -79,8 +79,11 @@ def _cmd_ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     from aggregators.pipeline import ingest
 
     settings = _settings(args)
-    with RichProgress(err) as progress:
-        report = ingest(settings, sources=args.sources, packages=args.packages, progress=progress)
+    if err.is_terminal:
+        with RichProgress(err) as progress:
+            report = ingest(settings, args.sources, args.packages, progress=progress)
+    else:
+        report = ingest(settings, args.sources, args.packages)
     snap = report.snapshot
     if report.published and snap is not None:
         out.print(f"[bold green]published[/] snapshot {snap.id} in {settings.snapshots_dir}")
@@ -213,6 +216,34 @@ def _cmd_snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+def _cmd_sql(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import duckdb
+
+    from aggregators.workspace import Workspace
+
+    database = Workspace(_settings(args).home).duckdb
+    if not database.is_file():
+        raise SeckbError(f"no {database}; run 'seckb ingest' first")
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        cursor = con.execute(args.query)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        raise SeckbError(f"SQL error: {exc}") from exc
+    finally:
+        con.close()
+    if args.json:
+        docs = [dict(zip(columns, row, strict=True)) for row in rows]
+        sys.stdout.write(json.dumps(docs, indent=2, default=str) + "\n")
+        return EXIT_OK
+    table = Table(*columns, box=None)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``seckb`` (exposed for the tests and the README)."""
     parser = argparse.ArgumentParser(prog="seckb", description=__doc__.splitlines()[0])
@@ -239,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
     p.set_defaults(func=_cmd_query)
 
+    p = sub.add_parser("sql", parents=[common], help="run a read-only SQL query on seckb.duckdb")
+    p.add_argument("query")
+    p.add_argument("--json", action="store_true", help="print rows as a JSON list of objects")
+    p.set_defaults(func=_cmd_sql)
+
     p = sub.add_parser("snapshots", parents=[common], help="list snapshots and their lineage")
     p.add_argument("--json", action="store_true", help="print the manifests as JSON")
     p.set_defaults(func=_cmd_snapshots)
@@ -253,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     out, err = Console(), Console(stderr=True)
+    if not out.is_terminal:  # piped or captured: never truncate ids to 80 columns
+        out = Console(width=240)
     try:
         code: int = args.func(args, out, err)
     except SeckbError as exc:

@@ -52,7 +52,7 @@ def _one_line(exc: git.GitCommandError) -> str:
     text = (exc.stderr or exc.stdout or str(exc)).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     meaningful = [ln for ln in lines if ln.lower().startswith(("fatal", "error"))]
-    line = (meaningful or lines or [str(exc.status)])[-1]
+    line = (meaningful or lines[-1:] or [str(exc.status)])[0]
     return line.removeprefix("stderr: ").strip("'\" ")
 
 

@@ -258,8 +258,11 @@ def _severity_entries(doc: dict[str, Any]) -> list[Any]:
     return per_package
 
 
-def parse_advisory(path: str, data: bytes, commit: str) -> ParsedFile:
-    """Parse one advisory file's bytes into rows for the advisory tables (never raises)."""
+def parse_advisory(path: str, data: bytes, commit: str, blob: str = "") -> ParsedFile:
+    """Parse one advisory file's bytes into rows for the advisory tables (never raises).
+
+    ``commit`` and ``blob`` (the file's git blob id) are recorded as the row's lineage.
+    """
     parsed = ParsedFile(path)
     try:
         doc = load_document(path, data)
@@ -295,10 +298,11 @@ def parse_advisory(path: str, data: bytes, commit: str) -> ParsedFile:
         "references": _references(parsed, doc, adv_id),
         "source_commit": commit,
         "source_path": path,
+        "source_blob": blob,
     }
     return parsed
 
 
-def parse_batch(items: list[tuple[str, bytes]], commit: str) -> list[ParsedFile]:
-    """Parse a batch of ``(path, bytes)`` pairs; the unit of work sent to a worker process."""
-    return [parse_advisory(path, data, commit) for path, data in items]
+def parse_batch(items: list[tuple[str, bytes, str]], commit: str) -> list[ParsedFile]:
+    """Parse a batch of ``(path, bytes, blob id)`` triples from one commit."""
+    return [parse_advisory(path, data, commit, blob) for path, data, blob in items]

@@ -80,7 +80,8 @@ def read_and_parse(repo_path: Path, files: Sequence[TreeFile], commit: str) -> B
     repo = AdvisoryRepo(repo_path, url="")
     try:
         blobs = repo.read_blobs([f.blob for f in files])
-        return to_batch(parse_batch(list(zip((f.path for f in files), blobs, strict=True)), commit))
+        items = [(f.path, data, f.blob) for f, data in zip(files, blobs, strict=True)]
+        return to_batch(parse_batch(items, commit))
     finally:
         repo.close()
 
@@ -295,7 +296,7 @@ class AdvisorySource:
         def state(tables: dict[str, pa.Table] | None) -> dict[str, dict[str, Any]]:
             if tables is None:
                 return {}
-            rows = tables["advisories"].drop_columns(["source_commit"]).to_pylist()
+            rows = tables["advisories"].select(["id", "withdrawn", "source_blob"]).to_pylist()
             return {row["id"]: row for row in rows}
 
         before, after = state(old), state(new)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install seckb with its dev tools into .venv, then lint, type-check and run the test suite.
+# Tests marked `network` reach the real PyPI and are skipped when CI is set.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+"$ROOT/scripts/bootstrap.sh" dev
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+markers=()
+if [ -n "${CI:-}" ]; then markers=(-m "not network"); fi
+exec .venv/bin/pytest "${markers[@]}" "$@"

@@ -1,0 +1,68 @@
+"""Shared fixtures: local git repositories standing in for the advisory-db, settings, no network."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aggregators.config import Settings, load_settings
+from helpers import BUNDLE, AdvisoryRepo
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit and integration tests talk to loopback only: any other address is refused."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if (
+            isinstance(host, str)
+            and host not in ("127.0.0.1", "::1", "localhost")
+            and not (host.startswith("127.") or self.family == socket.AF_UNIX)
+        ):
+            raise OSError(f"network access to {host} is not allowed in tests")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def bundle() -> Path:
+    """The real advisory-db bundle beside the project (skipped when it is absent)."""
+    if not BUNDLE.is_file():
+        pytest.skip(f"real advisory-db bundle not found at {BUNDLE}")
+    return BUNDLE
+
+
+@pytest.fixture
+def advisory_repo(tmp_path: Path) -> AdvisoryRepo:
+    """An empty advisory-db-shaped git repository."""
+    return AdvisoryRepo(tmp_path / "advisory-db")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings with a temporary data root; keyword arguments override fields."""
+
+    def build(url: str, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {"home": tmp_path / "home", "advisory_db_url": url}
+        values.update(overrides)
+        return load_settings(env={}, **values)
+
+    return build
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No SECKB_* variable from the caller's environment leaks into a test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("SECKB_"):
+            monkeypatch.delenv(name)
+    yield
