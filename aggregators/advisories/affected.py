@@ -47,9 +47,11 @@ def collect_entries(
         )
     for row in events:
         entry = entries.get((row["advisory_id"], row["entry_index"]))
-        if entry is None or row["range_type"] != "ECOSYSTEM" or not row["valid"]:
+        if entry is None or row["range_type"] != "ECOSYSTEM":
             continue
-        entry.ranges.setdefault(row["range_index"], []).append(_event(row["event"], row["version"]))
+        events_of_range = entry.ranges.setdefault(row["range_index"], [])
+        if row["valid"]:  # an invalid event is ignored, but its range still exists
+            events_of_range.append(_event(row["event"], row["version"]))
     for entry in entries.values():
         for rng in entry.ranges.values():
             if not any(e.kind == "introduced" for e in rng):

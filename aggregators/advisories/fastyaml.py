@@ -7,11 +7,13 @@ C++ parser builds a tree and emits JSON, which ``json.loads`` turns into Python 
 path constructs nothing from tags and resolves no aliases, so it is inert by construction.
 
 A document goes to libyaml whenever rapidyaml could read it differently: it uses anchors,
-aliases or tags, or has a plain scalar that YAML 1.1 types specially and JSON does not (``~``,
-``yes``/``no``/``on``/``off``, hex/octal/binary/sexagesimal numbers, ``.inf``/``.nan``, numbers
-with underscores or exponents, timestamps are handled by the caller), or rapidyaml rejects it (so
-the error message is libyaml's). A parity test checks both paths agree on the whole real
-advisory-db.
+aliases, tags, merge keys, tabs, escapes, directives or document markers; it has a scalar that
+YAML 1.1 types specially and JSON does not (``~``, ``yes``/``no``/``on``/``off``,
+hex/octal/binary/sexagesimal numbers, leading zeros, ``.inf``/``.nan``, numbers with underscores
+or exponents, numeric keys, reserved indicators), or rapidyaml rejects it (so the error message
+is libyaml's). Unquoted timestamps are the one accepted difference: rapidyaml gives the text,
+libyaml a datetime, and the caller reads both. A parity test checks both paths agree on the
+whole real advisory-db.
 """
 
 from __future__ import annotations
@@ -44,11 +46,22 @@ _YAML11_SPECIAL = re.compile(
 
 _NUMERIC_START = frozenset("+-.0123456789")
 _WORD_START = frozenset("~yYnNoOtTfF*")
+_INDICATOR_START = frozenset("@`=<")  # reserved indicators, the value and merge keys
+
+
+# Byte sequences after which rapidyaml and libyaml may part ways: tabs (separators), merge keys,
+# escape sequences (lone surrogates), directives and document markers (streams).
+_REFERENCE_ONLY = (b"\t", b"<<", b"\\u", b"\\U", b"\n%", b"\n---", b"\n...")
+_REFERENCE_START = (b"%", b"---", b"...")
 
 
 def fast_path_applies(data: bytes) -> bool:
-    """Whether rapidyaml may parse ``data`` at all: it is installed and no tag is in sight."""
-    return ryml is not None and (b"!" not in data or _TAG.search(data) is None)
+    """Whether rapidyaml may parse ``data``: it is installed and nothing tricky is in sight."""
+    if ryml is None or any(marker in data for marker in _REFERENCE_ONLY):
+        return False
+    if data.lstrip().startswith(_REFERENCE_START):
+        return False
+    return b"!" not in data or _TAG.search(data) is None
 
 
 def reads_alike(value: Any) -> bool:
@@ -64,11 +77,21 @@ def reads_alike(value: Any) -> bool:
         if isinstance(item, str):
             first = item[:1]
             if first in _NUMERIC_START:
-                if not item.replace(".", "").isdigit() and match(item):
+                if item.replace(".", "").isdigit():
+                    if first == "0" and item[1:2].isdigit():  # 017, 00: YAML 1.1 integers
+                        return False
+                elif match(item):
                     return False
-            elif first in _WORD_START and (len(item) <= 5 or first == "*") and match(item):
+            elif first in _WORD_START:
+                if (len(item) <= 5 or first == "*") and match(item):
+                    return False
+            elif first in _INDICATOR_START:
                 return False
         elif isinstance(item, dict):
+            for key in item:
+                # JSON keys are always text: a key that YAML would type (1, 1.5) goes to libyaml
+                if isinstance(key, str) and key[:1] in _NUMERIC_START and _looks_numeric(key):
+                    return False
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
@@ -80,11 +103,23 @@ def reads_alike(value: Any) -> bool:
 
 def _load_fast(data: bytes) -> Any:
     tree = ryml.parse_in_arena(data)
+    if tree.is_stream(tree.root_id()):
+        return _REFERENCE
     emitted = ryml.emit_json_malloc(tree, tree.root_id())
     return None if emitted is None else json.loads(emitted)
 
 
 _REFERENCE = object()
+
+
+def _looks_numeric(text: str) -> bool:
+    stripped = text.lstrip("+-")
+    return stripped.replace(".", "", 1).replace("_", "").isdigit() or match_number(stripped)
+
+
+def match_number(text: str) -> bool:
+    """Whether ``text`` is a number YAML 1.1 would type (hex, octal, exponent, sexagesimal)."""
+    return _YAML11_SPECIAL.fullmatch(text) is not None and text[:1].isdigit()
 
 
 def load_yaml(data: bytes) -> Any:

@@ -117,14 +117,22 @@ def _timestamp(parsed: ParsedFile, doc: dict[str, Any], key: str, adv_id: str) -
         return None
     try:
         return parse_timestamp(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         parsed.error(f"'{key}' is not an RFC 3339 timestamp: {value!r:.60}", adv_id, "warning")
         return None
 
 
+def _list_field(parsed: ParsedFile, value: Any, what: str, adv_id: str) -> list[Any]:
+    """``value`` if it is a list; ``[]`` (with a warning unless it is absent) otherwise."""
+    if value is None or isinstance(value, list):
+        return value or []
+    parsed.error(f"{what} is not a list; ignored", adv_id, "warning")
+    return []
+
+
 def _references(parsed: ParsedFile, doc: dict[str, Any], adv_id: str) -> list[dict[str, str]]:
     refs = []
-    for ref in doc.get("references") or []:
+    for ref in _list_field(parsed, doc.get("references"), "'references'", adv_id):
         if isinstance(ref, dict) and isinstance(ref.get("url"), str):
             refs.append({"type": str(ref.get("type") or "WEB"), "url": ref["url"]})
         else:
@@ -156,6 +164,10 @@ def _parse_range(
             if version is None or not version:
                 parsed.error(f"{kind} event without a version; ignored", adv_id, "warning")
                 continue
+            if not isinstance(raw_version, str):
+                parsed.error(
+                    f"{kind} version {version!r} is a YAML number, read as text", adv_id, "warning"
+                )
             valid = True
             if range_type == "ECOSYSTEM" and not _special(kind, version):
                 valid = parse_version(version) is not None
@@ -210,7 +222,10 @@ def _parse_affected(parsed: ParsedFile, doc: dict[str, Any], adv_id: str) -> lis
         assert isinstance(package_info, dict)
         package = normalize_name(raw_name.strip())
         versions: list[str] = []
-        for raw_version in entry.get("versions") or []:
+        raw_versions = _list_field(
+            parsed, entry.get("versions"), f"affected[{entry_index}].versions", adv_id
+        )
+        for raw_version in raw_versions:
             version = _version_text(raw_version)
             if version is None:
                 parsed.error(f"version {raw_version!r:.40} is not text; ignored", adv_id, "warning")
@@ -247,14 +262,17 @@ def _parse_affected(parsed: ParsedFile, doc: dict[str, Any], adv_id: str) -> lis
     return sorted(set(names))
 
 
-def _severity_entries(doc: dict[str, Any]) -> list[Any]:
-    top = doc.get("severity")
-    if isinstance(top, list) and top:
+def _severity_entries(parsed: ParsedFile, doc: dict[str, Any], adv_id: str) -> list[Any]:
+    top = _list_field(parsed, doc.get("severity"), "'severity'", adv_id)
+    if top:
         return top
     per_package: list[Any] = []
-    for entry in doc.get("affected") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("severity"), list):
-            per_package.extend(entry["severity"])
+    affected = doc.get("affected")
+    for entry in affected if isinstance(affected, list) else []:
+        if isinstance(entry, dict):
+            per_package.extend(
+                _list_field(parsed, entry.get("severity"), "affected severity", adv_id)
+            )
     return per_package
 
 
@@ -278,7 +296,7 @@ def parse_advisory(path: str, data: bytes, commit: str, blob: str = "") -> Parse
         return parsed
     adv_id = adv_id.strip()
     packages = _parse_affected(parsed, doc, adv_id)
-    severity, warnings = choose_severity(_severity_entries(doc))
+    severity, warnings = choose_severity(_severity_entries(parsed, doc, adv_id))
     for warning in warnings:
         parsed.error(warning, adv_id, "warning")
     parsed.advisory = {
