@@ -47,6 +47,34 @@ class Settings:
     """How long a second run waits for the data-root lock before refusing (0: refuse at once)."""
     git_timeout_seconds: float = 600.0
     """Upper bound for one git clone or fetch."""
+    pypi_url: str = "https://pypi.org"
+    """PyPI (or a mirror) base URL; projects are read from ``{pypi_url}/pypi/<name>/json``."""
+    pypi_concurrency: int = 8
+    """Requests in flight at once against PyPI."""
+    http_timeout_seconds: float = 30.0
+    """Read timeout of one HTTP request (the connect timeout is a third of it, at most 10 s)."""
+    http_attempts: int = 5
+    """Attempts per HTTP request (connection errors, 429 and 5xx are retried with backoff)."""
+    http_backoff_max_seconds: float = 30.0
+    """Longest wait between two attempts (``Retry-After`` is honoured up to 4x this)."""
+    watchlist: tuple[str, ...] = ()
+    """Packages tracked besides those named by advisories (comma-separated in the environment)."""
+    watchlist_files: tuple[Path, ...] = ()
+    """Requirements files: their packages are tracked and their pinned versions scanned."""
+    scan_latest: int = 3
+    """Bandit scans the latest N releases of every tracked package (plus watchlist pins)."""
+    sdist_max_bytes: int = 100 << 20
+    """Larger sdists are not downloaded (status ``too_large``)."""
+    archive_max_members: int = 50_000
+    """Archives with more members than this are refused (``unsafe_archive``)."""
+    archive_max_total_bytes: int = 1 << 30
+    """Most bytes extracted from one archive (zip-bomb guard)."""
+    archive_max_file_bytes: int = 16 << 20
+    """Larger single files are skipped and recorded in ``bandit_errors``."""
+    bandit_timeout_seconds: float = 300.0
+    """Wall-clock limit for one Bandit worker process on one batch of files."""
+    bandit_memory_mb: int = 2048
+    """Address-space limit of one Bandit worker process."""
 
     @property
     def snapshots_dir(self) -> Path:
@@ -56,6 +84,14 @@ class Settings:
 
 def _convert(name: str, raw: Any, target: Any) -> Any:
     """Convert a raw config value (TOML value or env string) to the field's declared type."""
+    if target in ("tuple[str, ...]", "tuple[Path, ...]"):
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"invalid value for {name}: {raw!r} (expected a list)")
+        inner = "Path" if "Path" in target else "str"
+        return tuple(
+            _convert(name, str(item).strip(), inner) for item in items if str(item).strip()
+        )
     try:
         if target in ("Path", Path):
             return Path(str(raw)).expanduser()
@@ -85,6 +121,21 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("lock_wait_seconds must not be negative")
     if not settings.advisory_db_url:
         raise ConfigError("advisory_db_url must not be empty")
+    for name in (
+        "pypi_concurrency",
+        "http_attempts",
+        "sdist_max_bytes",
+        "archive_max_members",
+        "archive_max_total_bytes",
+        "archive_max_file_bytes",
+        "bandit_memory_mb",
+    ):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be positive")
+    if settings.scan_latest < 0:
+        raise ConfigError("scan_latest must not be negative")
+    if not settings.pypi_url.startswith(("http://", "https://")):
+        raise ConfigError(f"pypi_url must be an http(s) URL, not {settings.pypi_url!r}")
     return settings
 
 

@@ -23,6 +23,16 @@ class Workspace:
         return self.cache / "advisory-db.git"
 
     @property
+    def bandit_cache(self) -> Path:
+        """Content-addressed Bandit results (Parquet parts keyed by file sha256)."""
+        return self.cache / "bandit"
+
+    @property
+    def scratch(self) -> Path:
+        """Temporary downloads and extracted archives; emptied after use."""
+        return self.home / "scratch"
+
+    @property
     def staging(self) -> Path:
         """Snapshots being written; anything here when no run holds the lock is garbage."""
         return self.home / "staging"

@@ -1,0 +1,1 @@
+"""Bandit static analysis of sdists: safe download and extraction, content-addressed cache."""

@@ -1,0 +1,1 @@
+"""The PyPI source: project metadata and release lists from the JSON API."""
