@@ -32,6 +32,7 @@ from aggregators.errors import SeckbError
 
 log = logging.getLogger("seckb")
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+HIDDEN = frozenset({"seconds_ms", "advisories", "files_parsed"})
 
 
 class RichProgress:
@@ -92,11 +93,13 @@ def _cmd_ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name, result in report.results.items():
         st, lin = result.stats, result.lineage
         counts = ", ".join(
-            f"{st[k]} {k}"
-            for k in ("new", "changed", "withdrawn", "deleted", "errors", "warnings")
-            if k in st
+            f"{value} {key.replace('_', ' ')}" for key, value in st.items() if key not in HIDDEN
         )
-        where = f"{lin.get('branch', '')}@{str(lin.get('commit', ''))[:12]}"
+        where = (
+            f"{lin.get('branch', '')}@{str(lin['commit'])[:12]}"
+            if lin.get("commit")
+            else str(lin.get("url", ""))
+        )
         mode = f", {lin['mode']}" if result.status == "updated" and lin.get("mode") else ""
         out.print(
             f"{name}: {result.status} ({where}{mode})" + (f": {counts}" if counts else ""),

@@ -111,7 +111,9 @@ class HttpClient:
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return min(exc.retry_after, self.settings.retry_after_max)
         backoff = wait_exponential_jitter(
-            initial=self.settings.backoff_initial, max=self.settings.backoff_max
+            multiplier=self.settings.backoff_initial,
+            max=self.settings.backoff_max,
+            jitter=self.settings.backoff_initial,
         )
         return float(backoff(state))
 
@@ -203,6 +205,7 @@ def client_for(settings: Settings, session: requests.Session | None = None) -> H
             connect_timeout=min(10.0, timeout / 3),
             read_timeout=timeout,
             attempts=settings.http_attempts,
+            backoff_initial=min(0.5, settings.http_backoff_max_seconds),
             backoff_max=settings.http_backoff_max_seconds,
             retry_after_max=4 * settings.http_backoff_max_seconds,
         ),

@@ -42,3 +42,15 @@ def build_affected_versions(
     columns = compute_affected(entries, known, withdrawn)
     schema = contract("affected_versions").schema
     return contract("affected_versions").conform(pa.table(columns, schema=schema))
+
+
+def release_lists(releases: pa.Table | None) -> dict[str, list[str]]:
+    """Package -> its release versions, from a ``releases`` table (empty without one)."""
+    if releases is None:
+        return {}
+    lists: dict[str, list[str]] = {}
+    for package, version in zip(
+        releases.column("package").to_pylist(), releases.column("version").to_pylist(), strict=True
+    ):
+        lists.setdefault(package, []).append(version)
+    return lists

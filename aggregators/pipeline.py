@@ -25,7 +25,7 @@ from aggregators.lock import DataRootLock
 from aggregators.names import normalize_name
 from aggregators.perf import gc_paused
 from aggregators.progress import NullProgress, Progress
-from aggregators.sources import UPDATED, SourceResult
+from aggregators.sources import UPDATED, RunState, SourceResult
 from aggregators.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -43,10 +43,15 @@ FETCHERS: dict[str, Callable[[Settings, Workspace], Any]] = {
 
 
 def _updaters() -> dict[str, Any]:
-    """The CPU step of each source (imported late: these modules pull in pyarrow)."""
+    """The update step of each source (imported late: these modules pull in pyarrow)."""
     from aggregators.advisories.source import AdvisorySource
+    from aggregators.pypi.source import PyPISource
 
-    return {"advisories": AdvisorySource}
+    return {"advisories": AdvisorySource, "pypi": PyPISource}
+
+
+IMPLEMENTED = ("advisories", "pypi")
+"""Sources this version of seckb implements."""
 
 
 @dataclass
@@ -71,14 +76,14 @@ class IngestReport:
 def resolve_sources(spec: str | Sequence[str] | None) -> list[str]:
     """Validate a ``--sources`` value; ``None`` means every implemented source."""
     if spec is None:
-        return [name for name in ALL_SOURCES if name in FETCHERS]
+        return [name for name in ALL_SOURCES if name in IMPLEMENTED]
     names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
     if not names:
         raise ConfigError("--sources names no source")
     for name in names:
         if name not in ALL_SOURCES:
             raise ConfigError(f"unknown source {name!r}; known: {', '.join(ALL_SOURCES)}")
-        if name not in FETCHERS:
+        if name not in IMPLEMENTED:
             raise ConfigError(f"source {name!r} is not implemented in this version of seckb")
     return [name for name in ALL_SOURCES if name in names]
 
@@ -110,7 +115,7 @@ def ingest(
     started = time.monotonic()
     progress = progress or NullProgress()
     names = resolve_sources(sources)
-    resolve_packages(packages)  # validated now; used by the per-package sources
+    selected_packages = resolve_packages(packages)
     ws = Workspace(settings.home)
     ws.ensure()
     with DataRootLock(ws.lock, settings.lock_wait_seconds):
@@ -120,7 +125,9 @@ def ingest(
             gc_paused(),
         ):
             fetches: dict[str, Future[Any]] = {
-                name: pool.submit(FETCHERS[name], settings, ws) for name in names
+                name: pool.submit(FETCHERS[name], settings, ws)
+                for name in names
+                if name in FETCHERS
             }
             # Imported here on purpose: pyarrow and DuckDB load while the fetches run.
             from aggregators import publish
@@ -131,12 +138,13 @@ def ingest(
             store.clean_staging()
             previous = store.latest()
             report = IngestReport(snapshot=previous, published=False)
+            state = RunState(previous, report.results, selected_packages)
             for name in names:
                 try:
-                    fetched = fetches[name].result()
-                    log.info("%s: fetched after %.2f s", name, time.monotonic() - started)
-                    updater = updaters[name](settings, ws)
-                    report.results[name] = updater.update(previous, fetched, progress)
+                    if name in fetches:
+                        state.fetched[name] = fetches[name].result()
+                        log.info("%s: fetched after %.2f s", name, time.monotonic() - started)
+                    report.results[name] = updaters[name](settings, ws).update(state, progress)
                 except SourceError as exc:
                     log.info("source %s failed: %s", name, exc)
                     report.failures[name] = str(exc)

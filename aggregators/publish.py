@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 
 from aggregators import warehouse
 from aggregators.advisories.source import TABLES as ADVISORY_TABLES
-from aggregators.knowledge import build_affected_versions
+from aggregators.knowledge import build_affected_versions, release_lists
+from aggregators.pypi.source import TABLES as PYPI_TABLES
 from aggregators.snapshots import Snapshot, SnapshotStore
 from aggregators.sources import FAILED, UPDATED, SourceResult
 from aggregators.tables import contract
@@ -20,7 +21,10 @@ from aggregators.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-SOURCE_TABLES: dict[str, tuple[str, ...]] = {"advisories": ADVISORY_TABLES}
+SOURCE_TABLES: dict[str, tuple[str, ...]] = {
+    "advisories": ADVISORY_TABLES,
+    "pypi": PYPI_TABLES,
+}
 """The tables each source owns (``ingest_errors`` is shared, partitioned by its ``source``)."""
 
 CARRIED = "carried_forward"
@@ -73,13 +77,18 @@ def assemble(previous: Snapshot | None, results: dict[str, SourceResult]) -> dic
     tables["ingest_errors"] = contract("ingest_errors").conform(
         pa.concat_tables(errors) if errors else contract("ingest_errors").empty()
     )
-    advisories = results.get("advisories")
+    inputs_changed = any(
+        results[name].status == UPDATED for name in ("advisories", "pypi") if name in results
+    )
     old_affected = previous.read("affected_versions") if previous else None
     if set(ADVISORY_TABLES) <= set(tables):
-        if (advisories is not None and advisories.status == UPDATED) or old_affected is None:
+        if inputs_changed or old_affected is None:
             started = time.monotonic()
             tables["affected_versions"] = build_affected_versions(
-                tables["advisories"], tables["advisory_packages"], tables["advisory_ranges"]
+                tables["advisories"],
+                tables["advisory_packages"],
+                tables["advisory_ranges"],
+                release_lists(tables.get("releases")),
             )
             log.info(
                 "affected_versions: %d rows in %.2f s",

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from aggregators.snapshots import Snapshot
+
 UPDATED = "updated"
 UNCHANGED = "unchanged"
 FAILED = "failed"
@@ -26,3 +28,22 @@ class SourceResult:
     lineage: dict[str, Any]
     tables: dict[str, pa.Table] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunState:
+    """What a source can see during a run: earlier sources' fresh tables, else the previous
+    snapshot's, plus the run's package filter and what the fetch phase returned."""
+
+    previous: Snapshot | None
+    results: dict[str, SourceResult] = field(default_factory=dict)
+    packages: list[str] | None = None
+    fetched: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, name: str) -> pa.Table | None:
+        """The newest version of a table: from a source updated in this run, else the previous
+        snapshot, else ``None``."""
+        for result in self.results.values():
+            if result.status == UPDATED and name in result.tables:
+                return result.tables[name]
+        return self.previous.read(name) if self.previous is not None else None

@@ -32,7 +32,7 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
     if not BUNDLE.is_file():
         pytest.skip(f"real advisory-db bundle not found at {BUNDLE}")
     home = tmp_path_factory.mktemp("bundle-home")
-    report = ingest(load_settings(env={}, home=home, advisory_db_url=str(BUNDLE)))
+    report = ingest(load_settings(env={}, home=home, advisory_db_url=str(BUNDLE)), "advisories")
     assert report.snapshot is not None
     return report.snapshot
 
@@ -91,18 +91,18 @@ def test_incremental_update_equals_full_ingest(
     old = git("rev-parse", f"{HEAD}~300", cwd=remote).strip()
     git("update-ref", "refs/heads/main", old, cwd=remote)
     settings = make_settings(str(remote))
-    first = ingest(settings).results["advisories"]
+    first = ingest(settings, "advisories").results["advisories"]
     assert first.lineage["commit"] == old and first.lineage["mode"] == "full"
 
     git("update-ref", "refs/heads/main", HEAD, cwd=remote)
-    second = ingest(settings).results["advisories"]
+    second = ingest(settings, "advisories").results["advisories"]
     assert second.lineage["mode"] == "incremental"
     changed = git("diff", "--name-only", "--no-renames", old, HEAD, "--", "vulns", cwd=remote)
     assert 0 < second.stats["files_parsed"] <= len(changed.splitlines()) + second.stats["warnings"]
     assert second.stats["files_parsed"] < 2541
 
     full = make_settings(str(remote), home=tmp_path / "full")
-    ingest(full)
+    ingest(full, "advisories")
     from aggregators.snapshots import SnapshotStore
     from aggregators.workspace import Workspace
 

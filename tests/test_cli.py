@@ -36,7 +36,7 @@ def home(
 
 
 def test_ingest_query_snapshots(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ingest", "--home", str(home)]) == 0
+    assert main(["ingest", "--home", str(home), "--sources", "advisories"]) == 0
     out = capsys.readouterr().out
     assert "published snapshot" in out and "advisories: updated" in out and "2 new" in out
 
@@ -103,15 +103,15 @@ def test_errors_are_one_line_with_exit_code_2(
 
     assert main(["ingest", "--home", str(home), "--sources", "advisories,nope"]) == 2
     assert "unknown source 'nope'" in capsys.readouterr().err
-    assert main(["ingest", "--home", str(home), "--sources", "pypi"]) == 2
+    assert main(["ingest", "--home", str(home), "--sources", "scorecards"]) == 2
     assert "not implemented" in capsys.readouterr().err
 
     monkeypatch.setenv("SECKB_ADVISORY_DB_URL", str(tmp_path / "missing.git"))
-    assert main(["ingest", "--home", str(home)]) == 2
+    assert main(["ingest", "--home", str(home), "--sources", "advisories"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot fetch advisory-db from")
     assert len(err.strip().splitlines()) == 1
 
     monkeypatch.setenv("SECKB_KEEP_SNAPSHOTS", "zero")
-    assert main(["ingest", "--home", str(home)]) == 2
+    assert main(["ingest", "--home", str(home), "--sources", "advisories"]) == 2
     assert "invalid value for SECKB_KEEP_SNAPSHOTS" in capsys.readouterr().err

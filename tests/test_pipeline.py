@@ -65,7 +65,7 @@ def seed(repo: AdvisoryRepo) -> str:
 def test_full_then_incremental(advisory_repo: AdvisoryRepo, make_settings: MakeSettings) -> None:
     seed(advisory_repo)
     settings = make_settings(advisory_repo.url)
-    first = ingest(settings)
+    first = ingest(settings, "advisories")
     assert first.published
     stats = first.results["advisories"].stats
     assert (stats["new"], stats["files_parsed"], stats["errors"]) == (3, 3, 0)
@@ -82,7 +82,7 @@ def test_full_then_incremental(advisory_repo: AdvisoryRepo, make_settings: MakeS
     advisory_repo.delete("vulns/django/PYSEC-2020-0003.yaml")
     commit = advisory_repo.commit("add, modify, withdraw, delete")
 
-    second = ingest(settings)
+    second = ingest(settings, "advisories")
     result = second.results["advisories"]
     assert result.lineage["mode"] == "incremental"
     assert result.lineage["commit"] == commit
@@ -113,16 +113,16 @@ def test_incremental_equals_full(
 ) -> None:
     seed(advisory_repo)
     incremental = make_settings(advisory_repo.url)
-    ingest(incremental)
+    ingest(incremental, "advisories")
     advisory_repo.write(
         "vulns/flask/PYSEC-2020-0005.yaml",
         advisory_yaml("PYSEC-2020-0005", introduced="0.5", fixed="0.12.1"),
     )
     advisory_repo.delete("vulns/flask/PYSEC-2020-0002.yaml")
     advisory_repo.commit()
-    ingest(incremental)
+    ingest(incremental, "advisories")
     full = make_settings(advisory_repo.url, home=tmp_path / "full")
-    ingest(full)
+    ingest(full, "advisories")
     for name in (
         "advisories",
         "advisory_packages",
@@ -142,8 +142,8 @@ def test_unchanged_run_publishes_nothing(
 ) -> None:
     seed(advisory_repo)
     settings = make_settings(advisory_repo.url)
-    first = ingest(settings)
-    second = ingest(settings)
+    first = ingest(settings, "advisories")
+    second = ingest(settings, "advisories")
     assert not second.published
     assert second.results["advisories"].status == "unchanged"
     assert second.snapshot is not None and first.snapshot is not None
@@ -171,7 +171,7 @@ def test_bad_files_are_recorded_and_the_run_goes_on(
     advisory_repo.commit("bad input")
     settings = make_settings(advisory_repo.url, max_advisory_bytes=4000)
 
-    report = ingest(settings)
+    report = ingest(settings, "advisories")
     assert report.published
     errors = table(settings, "ingest_errors")
     reasons = {(e["path"].split("/")[-1], e["level"]): e["reason"] for e in errors}
@@ -200,7 +200,7 @@ def test_bad_files_are_recorded_and_the_run_goes_on(
     advisory_repo.write("vulns/bad/MALFORMED.yaml", advisory_yaml("PYSEC-2020-0012"))
     advisory_repo.delete("vulns/other/PYSEC-2020-0001.yaml")
     advisory_repo.commit("fix")
-    ingest(settings)
+    ingest(settings, "advisories")
     paths = {e["path"] for e in table(settings, "ingest_errors") if e["level"] == "error"}
     assert "vulns/bad/MALFORMED.yaml" not in paths
     assert not any("duplicate" in e["reason"] for e in table(settings, "ingest_errors"))
@@ -211,7 +211,7 @@ def test_history_rewrite_falls_back_to_full_parse(
 ) -> None:
     seed(advisory_repo)
     settings = make_settings(advisory_repo.url)
-    ingest(settings)
+    ingest(settings, "advisories")
     # Rewrite history: a new root commit replaces main; the mirror cache is lost too.
     repo = advisory_repo.repo
     repo.git.checkout("--orphan", "rewritten")
@@ -221,7 +221,7 @@ def test_history_rewrite_falls_back_to_full_parse(
     import shutil
 
     shutil.rmtree(Workspace(settings.home).advisory_db)
-    report = ingest(settings)
+    report = ingest(settings, "advisories")
     assert report.results["advisories"].lineage["mode"] == "full"
     assert {r["id"] for r in table(settings, "advisories")} == {
         "PYSEC-2020-0001",
@@ -234,11 +234,11 @@ def test_unreachable_url_keeps_previous_snapshot(
 ) -> None:
     seed(advisory_repo)
     good = make_settings(advisory_repo.url)
-    before = ingest(good).snapshot
+    before = ingest(good, "advisories").snapshot
     assert before is not None
     bad = make_settings(str(tmp_path / "no-such-repo"))
     with pytest.raises(SourceError) as info:
-        ingest(bad)
+        ingest(bad, "advisories")
     message = str(info.value)
     assert "cannot fetch advisory-db" in message and "\n" not in message
     latest = store_of(good).latest()
@@ -256,8 +256,8 @@ def test_second_run_is_refused_while_locked(
         DataRootLock(Workspace(settings.home).lock),
         pytest.raises(LockError, match="another seckb run"),
     ):
-        ingest(settings)
-    assert ingest(settings).published  # and works once the lock is free
+        ingest(settings, "advisories")
+    assert ingest(settings, "advisories").published  # and works once the lock is free
 
 
 def test_lock_waits_for_the_holder(
@@ -283,7 +283,7 @@ def test_lock_waits_for_the_holder(
         text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    report = ingest(settings)  # waits for the holder, then runs
+    report = ingest(settings, "advisories")  # waits for the holder, then runs
     assert holder.wait(timeout=30) == 0
     assert report.published
 
@@ -293,7 +293,7 @@ def test_exception_during_publish_leaves_latest_complete(
 ) -> None:
     seed(advisory_repo)
     settings = make_settings(advisory_repo.url)
-    before = ingest(settings).snapshot
+    before = ingest(settings, "advisories").snapshot
     assert before is not None
     advisory_repo.write("vulns/flask/PYSEC-2020-0009.yaml", advisory_yaml("PYSEC-2020-0009"))
     advisory_repo.commit()
@@ -311,14 +311,14 @@ def test_exception_during_publish_leaves_latest_complete(
 
     monkeypatch.setattr(snapshots.pq, "write_table", failing_write)
     with pytest.raises(OSError, match="disk full"):
-        ingest(settings)
+        ingest(settings, "advisories")
     latest = store_of(settings).latest()
     assert latest is not None and latest.id == before.id
     latest.verify()
     assert any(Workspace(settings.home).staging.iterdir())  # the half-written snapshot
 
     monkeypatch.setattr(snapshots.pq, "write_table", real_write)
-    after = ingest(settings)
+    after = ingest(settings, "advisories")
     assert after.published and after.snapshot is not None and after.snapshot.id != before.id
     assert not any(Workspace(settings.home).staging.iterdir())
     assert "PYSEC-2020-0009" in {r["id"] for r in table(settings, "advisories")}
@@ -337,7 +337,7 @@ def replace(src, dst):
         os.kill(os.getpid(), signal.SIGKILL)
     return real_replace(src, dst)
 snapshots.os.replace = replace
-ingest(load_settings(env={{}}, home=sys.argv[1], advisory_db_url=sys.argv[2]))
+ingest(load_settings(env={{}}, home=sys.argv[1], advisory_db_url=sys.argv[2]), "advisories")
 """
 
 
@@ -347,7 +347,7 @@ def test_kill_during_publish_leaves_latest_complete(
 ) -> None:
     seed(advisory_repo)
     settings = make_settings(advisory_repo.url)
-    before = ingest(settings).snapshot
+    before = ingest(settings, "advisories").snapshot
     assert before is not None
     advisory_repo.write("vulns/flask/PYSEC-2020-0009.yaml", advisory_yaml("PYSEC-2020-0009"))
     advisory_repo.commit()
@@ -368,7 +368,7 @@ def test_kill_during_publish_leaves_latest_complete(
     latest.verify()  # whatever LATEST names is complete
     if target == "LATEST":
         assert latest.id == before.id
-    report = ingest(settings)  # the next run succeeds and the views are current
+    report = ingest(settings, "advisories")  # the next run succeeds and the views are current
     final = store_of(settings).latest()
     assert final is not None
     final.verify()
@@ -390,7 +390,7 @@ def test_old_snapshots_are_pruned(advisory_repo: AdvisoryRepo, make_settings: Ma
             f"vulns/flask/PYSEC-2021-{i:04d}.yaml", advisory_yaml(f"PYSEC-2021-{i:04d}")
         )
         advisory_repo.commit()
-        report = ingest(settings)
+        report = ingest(settings, "advisories")
         assert report.snapshot is not None
         ids.append(report.snapshot.id)
     remaining = [s.id for s in store_of(settings).all()]
@@ -403,7 +403,7 @@ def test_published_files_match_contracts_and_manifest(
 ) -> None:
     seed(advisory_repo)
     settings = make_settings(advisory_repo.url)
-    snapshot = ingest(settings).snapshot
+    snapshot = ingest(settings, "advisories").snapshot
     assert snapshot is not None
     snapshot.verify()
     manifest = json.loads((snapshot.path / "manifest.json").read_text())
@@ -429,7 +429,7 @@ def test_duckdb_views_answer_without_setup(
 ) -> None:
     seed(advisory_repo)
     settings = make_settings(advisory_repo.url)
-    snapshot = ingest(settings).snapshot
+    snapshot = ingest(settings, "advisories").snapshot
     assert snapshot is not None
     con = duckdb.connect(str(Workspace(settings.home).duckdb), read_only=True)
     try:
@@ -455,7 +455,7 @@ def test_query_uses_pep440_equality_and_ranges(
 ) -> None:
     seed(advisory_repo)
     settings = make_settings(advisory_repo.url)
-    snapshot = ingest(settings).snapshot
+    snapshot = ingest(settings, "advisories").snapshot
     assert snapshot is not None
     hit = query(snapshot, "Django", "2.2.0")
     assert [m.id for m in hit.advisories] == ["PYSEC-2020-0003"]
@@ -480,7 +480,7 @@ def test_withdrawn_advisories_are_not_active(
     )
     advisory_repo.commit()
     settings = make_settings(advisory_repo.url)
-    snapshot = ingest(settings).snapshot
+    snapshot = ingest(settings, "advisories").snapshot
     assert snapshot is not None
     assert query(snapshot, "flask", "0.5").vulnerable is False
     listed = query(snapshot, "flask", "0.5", include_withdrawn=True)
@@ -502,12 +502,12 @@ def test_branch_setting_follows_another_branch(
     advisory_repo.commit()
     advisory_repo.repo.git.checkout("main")
     default = make_settings(advisory_repo.url)
-    ingest(default)
+    ingest(default, "advisories")
     assert "PYSEC-2022-0001" not in {r["id"] for r in table(default, "advisories")}
     staging = make_settings(advisory_repo.url, advisory_db_branch="staging")
-    report = ingest(staging)
+    report = ingest(staging, "advisories")
     assert report.results["advisories"].lineage["branch"] == "staging"
     assert "PYSEC-2022-0001" in {r["id"] for r in table(staging, "advisories")}
     missing = make_settings(advisory_repo.url, advisory_db_branch="nope")
     with pytest.raises(SourceError, match="no branch 'nope'"):
-        ingest(missing)
+        ingest(missing, "advisories")

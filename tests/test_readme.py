@@ -32,7 +32,7 @@ def test_readme_sql_examples_run(advisory_repo: AdvisoryRepo, tmp_path: Path) ->
     )
     advisory_repo.commit()
     home = tmp_path / "home"
-    ingest(load_settings(env={}, home=home, advisory_db_url=advisory_repo.url))
+    ingest(load_settings(env={}, home=home, advisory_db_url=advisory_repo.url), "advisories")
     statements = sql_examples()
     assert len(statements) >= 6
     con = duckdb.connect(str(Workspace(home).duckdb), read_only=True)

@@ -8,9 +8,8 @@ Anything malformed becomes an ``ingest_errors`` row: ``error`` when the advisory
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -18,12 +17,12 @@ import yaml
 from aggregators.advisories.fastyaml import load_yaml
 from aggregators.advisories.ranges import EVENT_KINDS
 from aggregators.advisories.severity import choose_severity
+from aggregators.clock import parse_timestamp
 from aggregators.names import normalize_name
 from aggregators.versions import parse_version
 
 SOURCE = "advisories"
 ADVISORY_SUFFIXES = (".yaml", ".yml", ".json")
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 @dataclass
@@ -67,22 +66,6 @@ def load_document(path: str, data: bytes) -> Any:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise ValueError(f"malformed YAML{where}: {problem}") from exc
-
-
-def parse_timestamp(value: Any) -> datetime:
-    """Parse an RFC 3339 timestamp (string, or a datetime YAML already built) into aware UTC."""
-    if isinstance(value, datetime):
-        stamp = value
-    elif isinstance(value, date):
-        stamp = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        text = _FRACTION.sub(r"\1", value.strip().replace("z", "Z"))
-        stamp = datetime.fromisoformat(text)
-    else:
-        raise ValueError(f"not a timestamp: {value!r:.60}")
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return stamp.astimezone(UTC)
 
 
 def _version_text(value: Any) -> str | None:

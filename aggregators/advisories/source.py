@@ -25,7 +25,7 @@ from aggregators.advisories.osv import ADVISORY_SUFFIXES, SOURCE, ParsedFile, pa
 from aggregators.config import Settings
 from aggregators.progress import Progress
 from aggregators.snapshots import Snapshot
-from aggregators.sources import UNCHANGED, UPDATED, SourceResult
+from aggregators.sources import UNCHANGED, UPDATED, RunState, SourceResult
 from aggregators.tables import contract
 from aggregators.versions import canonical_version
 from aggregators.workspace import Workspace
@@ -151,11 +151,11 @@ class AdvisorySource:
             workspace.advisory_db, settings.advisory_db_url, settings.git_timeout_seconds
         )
 
-    def update(
-        self, previous: Snapshot | None, synced: SyncResult, progress: Progress
-    ) -> SourceResult:
+    def update(self, state: RunState, progress: Progress) -> SourceResult:
         """Turn the synced commit into new tables, or ``unchanged`` when nothing moved."""
         started = time.monotonic()
+        previous: Snapshot | None = state.previous
+        synced: SyncResult = state.fetched[SOURCE]
         lineage: dict[str, Any] = {
             "url": self.settings.advisory_db_url,
             "branch": synced.branch,
