@@ -147,6 +147,17 @@ def _cmd_query(args: argparse.Namespace, out: Console, err: Console) -> int:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return EXIT_OK
     subject = result.package + (f" {result.version}" if result.version else "")
+    repo = result.repository
+    if repo is not None:
+        line = f"repository: {repo['url']}"
+        if repo["score"] is not None:
+            weak = ", ".join(f"{c['check']} {c['score']:g}" for c in repo["weakest_checks"])
+            stale = " [stale]" if repo["stale"] else ""
+            line += f" — Scorecard {repo['score']:g}/10 ({repo['result_date'][:10]}{stale})"
+            line += f"; weakest: {weak}" if weak else ""
+        elif repo["status"]:
+            line += f" — Scorecard: {repo['status']}"
+        out.print(line, highlight=False)
     if not result.known_package:
         out.print(f"{subject}: no advisory names this package (snapshot {snapshot.id})")
         return EXIT_OK

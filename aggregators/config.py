@@ -75,6 +75,14 @@ class Settings:
     """Wall-clock limit for one Bandit worker process on one batch of files."""
     bandit_memory_mb: int = 2048
     """Address-space limit of one Bandit worker process."""
+    scorecard_url: str = "https://api.scorecard.dev"
+    """OpenSSF Scorecard API base URL (``{scorecard_url}/projects/github.com/<org>/<repo>``)."""
+    scorecard_concurrency: int = 8
+    """Requests in flight at once against the Scorecard API."""
+    scorecard_refresh_days: float = 7.0
+    """A repository asked about less than this many days ago is not asked again."""
+    scorecard_stale_days: float = 30.0
+    """A result describing a date older than this is flagged ``stale``."""
 
     @property
     def snapshots_dir(self) -> Path:
@@ -134,6 +142,10 @@ def _validate(settings: Settings) -> Settings:
             raise ConfigError(f"{name} must be positive")
     if settings.scan_latest < 0:
         raise ConfigError("scan_latest must not be negative")
+    if settings.scorecard_concurrency < 1:
+        raise ConfigError("scorecard_concurrency must be positive")
+    if not settings.scorecard_url.startswith(("http://", "https://")):
+        raise ConfigError(f"scorecard_url must be an http(s) URL, not {settings.scorecard_url!r}")
     if not settings.pypi_url.startswith(("http://", "https://")):
         raise ConfigError(f"pypi_url must be an http(s) URL, not {settings.pypi_url!r}")
     return settings

@@ -46,11 +46,12 @@ def _updaters() -> dict[str, Any]:
     """The update step of each source (imported late: these modules pull in pyarrow)."""
     from aggregators.advisories.source import AdvisorySource
     from aggregators.pypi.source import PyPISource
+    from aggregators.scorecards.source import ScorecardSource
 
-    return {"advisories": AdvisorySource, "pypi": PyPISource}
+    return {"advisories": AdvisorySource, "pypi": PyPISource, "scorecards": ScorecardSource}
 
 
-IMPLEMENTED = ("advisories", "pypi")
+IMPLEMENTED = ("advisories", "pypi", "scorecards")
 """Sources this version of seckb implements."""
 
 

@@ -14,6 +14,7 @@ from aggregators import warehouse
 from aggregators.advisories.source import TABLES as ADVISORY_TABLES
 from aggregators.knowledge import build_affected_versions, release_lists
 from aggregators.pypi.source import TABLES as PYPI_TABLES
+from aggregators.scorecards.source import TABLES as SCORECARD_TABLES
 from aggregators.snapshots import Snapshot, SnapshotStore
 from aggregators.sources import FAILED, UPDATED, SourceResult
 from aggregators.tables import contract
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 SOURCE_TABLES: dict[str, tuple[str, ...]] = {
     "advisories": ADVISORY_TABLES,
     "pypi": PYPI_TABLES,
+    "scorecards": SCORECARD_TABLES,
 }
 """The tables each source owns (``ingest_errors`` is shared, partitioned by its ``source``)."""
 

@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 
 from aggregators.advisories.affected import collect_entries, entry_affects
 from aggregators.names import normalize_name
+from aggregators.scorecards.parse import weakest
+from aggregators.scorecards.source import github_path
 from aggregators.snapshots import Snapshot
 from aggregators.versions import parse_version, version_sort_key
 
@@ -49,6 +51,7 @@ class QueryResult:
     version_is_pep440: bool | None
     known_package: bool
     advisories: list[Match] = field(default_factory=list)
+    repository: dict[str, Any] | None = None
 
     @property
     def vulnerable(self) -> bool | None:
@@ -68,6 +71,7 @@ class QueryResult:
             "known_package": self.known_package,
             "vulnerable": self.vulnerable,
             "advisories": [asdict(m) for m in self.advisories],
+            "repository": self.repository,
         }
 
 
@@ -100,6 +104,7 @@ def query(
         version_is_pep440=None if version is None else parse_version(version) is not None,
         known_package=False,
     )
+    result.repository = repository_health(snapshot, name)
     packages = _rows(snapshot, "advisory_packages", "package", [name])
     if not packages:
         return result
@@ -159,6 +164,43 @@ def query(
         )
     result.advisories.sort(key=lambda m: (-_score(m), m.id))
     return result
+
+
+def repository_health(snapshot: Snapshot, package: str) -> dict[str, Any] | None:
+    """The package's source repository with its Scorecard score and weakest checks, if known."""
+    if "packages" not in snapshot.tables:
+        return None
+    rows = _rows(snapshot, "packages", "package", [package])
+    url = rows[0]["repository_url"] if rows else None
+    if not url:
+        return None
+    health: dict[str, Any] = {
+        "url": url,
+        "status": None,
+        "score": None,
+        "result_date": None,
+        "stale": None,
+        "weakest_checks": [],
+    }
+    path = github_path(url)
+    if path is None or "scorecards" not in snapshot.tables:
+        return health
+    key = "https://" + path.lower()
+    cards = _rows(snapshot, "scorecards", "repository", [key])
+    if cards:
+        card = cards[0]
+        health.update(
+            status=card["status"],
+            score=card["score"],
+            result_date=_iso(card["result_date"]),
+            stale=card["stale"],
+        )
+        checks = _rows(snapshot, "scorecard_checks", "repository", [key])
+        health["weakest_checks"] = [
+            {"check": c["check"], "score": c["score"], "risk": c["risk"], "reason": c["reason"]}
+            for c in weakest(checks)
+        ]
+    return health
 
 
 def _score(match: Match) -> float:

@@ -53,6 +53,10 @@ class FakeServer:
             def log_message(self, *args: object) -> None:  # quiet
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def do_GET(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 reply = server.answer(self.path, headers)

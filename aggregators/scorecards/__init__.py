@@ -1,0 +1,1 @@
+"""The OpenSSF Scorecard source: repository health per tracked package."""
