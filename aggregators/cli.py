@@ -98,7 +98,7 @@ def _cmd_ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
         where = (
             f"{lin.get('branch', '')}@{str(lin['commit'])[:12]}"
             if lin.get("commit")
-            else str(lin.get("url", ""))
+            else str(lin.get("url") or f"bandit {lin.get('bandit_version', '')}".strip())
         )
         mode = f", {lin['mode']}" if result.status == "updated" and lin.get("mode") else ""
         out.print(

@@ -75,6 +75,10 @@ class Settings:
     """Wall-clock limit for one Bandit worker process on one batch of files."""
     bandit_memory_mb: int = 2048
     """Address-space limit of one Bandit worker process."""
+    schedule: str = "0 3 * * *"
+    """Cron schedule of the nightly Airflow DAG (read by the DAG file when Airflow parses it)."""
+    task_retries: int = 3
+    """Retries of each Airflow task (exponential backoff; read by the DAG file)."""
     scorecard_url: str = "https://api.scorecard.dev"
     """OpenSSF Scorecard API base URL (``{scorecard_url}/projects/github.com/<org>/<repo>``)."""
     scorecard_concurrency: int = 8

@@ -42,16 +42,22 @@ FETCHERS: dict[str, Callable[[Settings, Workspace], Any]] = {
 """The I/O step of each implemented source; it must not import heavy libraries."""
 
 
-def _updaters() -> dict[str, Any]:
-    """The update step of each source (imported late: these modules pull in pyarrow)."""
+def source_updaters() -> dict[str, Any]:
+    """The update step of each source, in run order (imported late: they pull in pyarrow)."""
     from aggregators.advisories.source import AdvisorySource
+    from aggregators.bandit.source import BanditSource
     from aggregators.pypi.source import PyPISource
     from aggregators.scorecards.source import ScorecardSource
 
-    return {"advisories": AdvisorySource, "pypi": PyPISource, "scorecards": ScorecardSource}
+    return {
+        "advisories": AdvisorySource,
+        "pypi": PyPISource,
+        "bandit": BanditSource,
+        "scorecards": ScorecardSource,
+    }
 
 
-IMPLEMENTED = ("advisories", "pypi", "scorecards")
+IMPLEMENTED = ALL_SOURCES
 """Sources this version of seckb implements."""
 
 
@@ -134,7 +140,7 @@ def ingest(
             from aggregators import publish
             from aggregators.snapshots import SnapshotStore
 
-            updaters = _updaters()
+            updaters = source_updaters()
             store = SnapshotStore(ws)
             store.clean_staging()
             previous = store.latest()

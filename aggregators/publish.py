@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from aggregators import warehouse
 from aggregators.advisories.source import TABLES as ADVISORY_TABLES
+from aggregators.bandit.analyse import TABLES as BANDIT_TABLES
 from aggregators.knowledge import build_affected_versions, release_lists
 from aggregators.pypi.source import TABLES as PYPI_TABLES
 from aggregators.scorecards.source import TABLES as SCORECARD_TABLES
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 SOURCE_TABLES: dict[str, tuple[str, ...]] = {
     "advisories": ADVISORY_TABLES,
     "pypi": PYPI_TABLES,
+    "bandit": BANDIT_TABLES,
     "scorecards": SCORECARD_TABLES,
 }
 """The tables each source owns (``ingest_errors`` is shared, partitioned by its ``source``)."""

@@ -190,3 +190,36 @@ def simple_project(name: str, versions: list[str], **kwargs: Any) -> dict[str, A
         },
         **kwargs,
     )
+
+
+def make_sdist(name: str, version: str, files: dict[str, str]) -> bytes:
+    """A .tar.gz source distribution holding ``files`` under ``<name>-<version>/``."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-{version}/{path}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def serve_project(
+    server: FakeServer, name: str, sdists: dict[str, bytes], **kwargs: Any
+) -> dict[str, Any]:
+    """Serve a project whose releases each have one sdist (bytes given) at ``/packages/``."""
+    import hashlib
+
+    releases = {}
+    for version, data in sdists.items():
+        filename = f"{name}-{version}.tar.gz"
+        server.routes[f"/packages/{filename}"] = Reply(200, data)
+        releases[version] = [
+            pypi_file(filename, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        ]
+    document = pypi_project(name, releases, **kwargs)
+    server.routes[f"/pypi/{name.lower()}/json"] = json_reply(document)
+    return document

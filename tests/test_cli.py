@@ -103,8 +103,6 @@ def test_errors_are_one_line_with_exit_code_2(
 
     assert main(["ingest", "--home", str(home), "--sources", "advisories,nope"]) == 2
     assert "unknown source 'nope'" in capsys.readouterr().err
-    assert main(["ingest", "--home", str(home), "--sources", "bandit"]) == 2
-    assert "not implemented" in capsys.readouterr().err
 
     monkeypatch.setenv("SECKB_ADVISORY_DB_URL", str(tmp_path / "missing.git"))
     assert main(["ingest", "--home", str(home), "--sources", "advisories"]) == 2

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import duckdb
+from fakes import json_reply, make_sdist, serve_project, serving
 
 from aggregators.config import load_settings
 from aggregators.pipeline import ingest
@@ -32,9 +33,34 @@ def test_readme_sql_examples_run(advisory_repo: AdvisoryRepo, tmp_path: Path) ->
     )
     advisory_repo.commit()
     home = tmp_path / "home"
-    ingest(load_settings(env={}, home=home, advisory_db_url=advisory_repo.url), "advisories")
+    with serving() as pypi, serving() as scorecard:
+        code = "import subprocess\n\ndef run(cmd):\n    subprocess.call(cmd, shell=True)\n"
+        serve_project(
+            pypi,
+            "flask",
+            {"0.12.2": make_sdist("flask", "0.12.2", {"app.py": code})},
+            project_urls={"Source": "https://github.com/pallets/flask"},
+        )
+        scorecard.routes["/projects/github.com/pallets/flask"] = json_reply(
+            {
+                "date": "2026-11-01",
+                "repo": {"name": "x", "commit": "c"},
+                "score": 3.0,
+                "scorecard": {"version": "v5", "commit": "s"},
+                "checks": [],
+            }
+        )
+        settings = load_settings(
+            env={},
+            home=home,
+            advisory_db_url=advisory_repo.url,
+            pypi_url=pypi.url,
+            scorecard_url=scorecard.url,
+        )
+        report = ingest(settings)
+    assert not report.failures
     statements = sql_examples()
-    assert len(statements) >= 6
+    assert len(statements) >= 9
     con = duckdb.connect(str(Workspace(home).duckdb), read_only=True)
     try:
         results = [con.execute(statement).fetchall() for statement in statements]
@@ -42,6 +68,8 @@ def test_readme_sql_examples_run(advisory_repo: AdvisoryRepo, tmp_path: Path) ->
         con.close()
     assert results[0] == [("PYSEC-2018-66", "both")]
     assert all(isinstance(r, list) for r in results)
+    assert [row[:2] for row in results[-1]] == [("flask", 3.0)]  # low Scorecard, vulnerable
+    assert any(row[:2] == ("flask", "0.12.2") for row in results[-3])  # shell=True, HIGH/HIGH
 
 
 def test_ci_runs_the_readme_test_command() -> None:
