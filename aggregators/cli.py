@@ -1,7 +1,8 @@
 """The ``seckb`` command line: ingest, query, sql, snapshots.
 
 Exit codes: 0 success; 1 the run published but some source failed (its previous tables carried
-forward); 2 nothing was done (bad configuration or arguments, lock held, every source failed).
+forward); 2 nothing was published because of an error (bad configuration or arguments, lock held,
+a failed source and nothing else new, or an unexpected error).
 """
 
 from __future__ import annotations
@@ -118,12 +119,18 @@ def _cmd_ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
             f"[yellow]warning:[/] {report.warnings} problem(s) recorded in ingest_errors "
             f"(see: SELECT * FROM ingest_errors)"
         )
-    if report.failures:
+    if report.failures and report.published:
         err.print(
             f"[red]error:[/] {len(report.failures)} source(s) failed; their previous "
             "tables were carried forward"
         )
         return EXIT_PARTIAL
+    if report.failures:
+        err.print(
+            f"[red]error:[/] {len(report.failures)} source(s) failed and nothing else changed: "
+            "nothing was published"
+        )
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -313,6 +320,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         return 130
+    except Exception as exc:  # one line for people, the traceback with -v
+        log.debug("unexpected error", exc_info=True)
+        hint = "" if args.verbose else " (run with -v for the traceback)"
+        err.print(
+            f"[red]error:[/] unexpected {type(exc).__name__}: {exc}{hint}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
+        if args.verbose:
+            log.error("traceback", exc_info=True)
+        return EXIT_ERROR
     return code
 
 

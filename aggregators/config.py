@@ -144,6 +144,18 @@ def _validate(settings: Settings) -> Settings:
     ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be positive")
+    for name in ("http_timeout_seconds", "git_timeout_seconds", "bandit_timeout_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be positive")
+    for name in (
+        "http_backoff_max_seconds",
+        "scorecard_refresh_days",
+        "scorecard_stale_days",
+        "parallel_min_files",
+        "task_retries",
+    ):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} must not be negative")
     if settings.scan_latest < 0:
         raise ConfigError("scan_latest must not be negative")
     if settings.scorecard_concurrency < 1:

@@ -25,3 +25,7 @@ class SnapshotError(SeckbError):
 
 class SchemaError(SeckbError):
     """A table contract in ``schemas/`` is invalid, or data does not fit it."""
+
+
+class StaleRunError(SeckbError):
+    """A staged run would publish data older than the current snapshot."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from aggregators import __version__
@@ -110,12 +110,11 @@ class HttpClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return min(exc.retry_after, self.settings.retry_after_max)
-        backoff = wait_exponential_jitter(
-            multiplier=self.settings.backoff_initial,
-            max=self.settings.backoff_max,
-            jitter=self.settings.backoff_initial,
-        )
-        return float(backoff(state))
+        # exponential backoff with jitter: initial * 2^(n-1) + U(0, initial), capped
+        attempt = max(1, int(state.attempt_number))
+        initial = self.settings.backoff_initial
+        delay = float(initial * 2 ** (attempt - 1) + random.uniform(0, initial))
+        return min(delay, self.settings.backoff_max)
 
     def get(
         self,

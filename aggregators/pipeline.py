@@ -155,6 +155,9 @@ def ingest(
                 except SourceError as exc:
                     log.info("source %s failed: %s", name, exc)
                     report.failures[name] = str(exc)
+                except Exception as exc:  # a bug or a surprise in one source spares the others
+                    log.exception("source %s failed unexpectedly", name)
+                    report.failures[name] = f"unexpected {type(exc).__name__}: {exc}"
         if report.failures and len(report.failures) == len(names):
             raise SourceError("; ".join(report.failures.values()))
         if any(r.status == UPDATED for r in report.results.values()):

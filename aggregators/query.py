@@ -118,7 +118,10 @@ def query(
         columns=["advisory_id"],
         filters=[("package", "=", name)],
     )
-    counts = dict(zip(*pc.value_counts(affected.column("advisory_id")).flatten(), strict=True))
+    tallies = pc.value_counts(affected.column("advisory_id"))
+    counts = dict(
+        zip(tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True)
+    )
     fixed: dict[str, set[str]] = {}
     for row in ranges:
         if row["event"] == "fixed" and row["range_type"] == "ECOSYSTEM" and row["valid"]:

@@ -72,6 +72,7 @@ class StagedRun:
         shutil.rmtree(final, ignore_errors=True)
         temp.rename(final)
         self.clear_failure(result.name)
+        self._mark_dirty()
 
     def _load_dir(self, path: Path) -> SourceResult | None:
         meta_path = path / "result.json"
@@ -85,22 +86,26 @@ class StagedRun:
         """A source's stored result, or ``None`` when it has none (yet)."""
         return self._load_dir(self._source_dir(name))
 
-    def parts(self, name: str) -> list[SourceResult]:
-        """Every stored part of a fanned-out source, in part order."""
+    def parts(self, name: str) -> dict[str, SourceResult]:
+        """Every stored part of a fanned-out source by part name, in part order."""
         root = self.dir / name / "parts"
         if not root.is_dir():
-            return []
-        found = [self._load_dir(p) for p in sorted(root.iterdir()) if not p.name.endswith(".tmp")]
-        return [r for r in found if r is not None]
+            return {}
+        found = {
+            p.name: self._load_dir(p) for p in sorted(root.iterdir()) if not p.name.endswith(".tmp")
+        }
+        return {k: v for k, v in found.items() if v is not None}
 
     def clear(self, name: str) -> None:
         """Forget a source's stored result and parts (before it is computed again)."""
         shutil.rmtree(self.dir / name, ignore_errors=True)
+        self._mark_dirty()
 
     def save_failure(self, name: str, error: str) -> None:
         """Record why a source failed (the publish step reports it)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         _write_json(self.dir / f"{name}.failed.json", {"error": error})
+        self._mark_dirty()
 
     def clear_failure(self, name: str) -> None:
         """Forget a recorded failure."""
@@ -113,21 +118,61 @@ class StagedRun:
             return None
         return str(json.loads(path.read_text(encoding="utf-8"))["error"])
 
-    def published(self) -> str | None:
-        """The snapshot this run published, if it did."""
+    def _publications(self) -> dict[str, Any]:
         path = self.dir / "published.json"
         if not path.is_file():
-            return None
-        value = json.loads(path.read_text(encoding="utf-8"))["snapshot_id"]
-        return str(value) if value else None
+            return {"snapshots": [], "dirty": True}
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
 
-    def record_published(self, snapshot: Snapshot | None) -> None:
-        """Remember what the run published (or that it had nothing to publish)."""
-        _write_json(self.dir / "published.json", {"snapshot_id": snapshot.id if snapshot else None})
+    def _mark_dirty(self) -> None:
+        record = self._publications()
+        if record["snapshots"] and not record["dirty"]:
+            _write_json(self.dir / "published.json", {**record, "dirty": True})
+
+    def published(self) -> list[str]:
+        """Snapshots this run published, oldest first."""
+        return list(self._publications()["snapshots"])
+
+    def dirty(self) -> bool:
+        """Whether something was staged (or cleared) since the run last published."""
+        return bool(self._publications()["dirty"])
+
+    def record_published(self, snapshot: Snapshot) -> None:
+        """Remember a snapshot this run published; the run is clean again."""
+        record = self._publications()
+        ids = [*record["snapshots"], snapshot.id]
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _write_json(self.dir / "published.json", {"snapshots": ids, "dirty": False})
+
+    def save_plan(self, name: str, batches: int, changed: bool) -> None:
+        """Record how many parts a fanned-out source must stage before it counts as done."""
+        (self.dir / name).mkdir(parents=True, exist_ok=True)
+        _write_json(self.dir / name / "plan.json", {"batches": batches, "changed": changed})
+
+    def plan(self, name: str) -> dict[str, Any] | None:
+        """The recorded plan of a fanned-out source, if its plan step ran."""
+        path = self.dir / name / "plan.json"
+        if not path.is_file():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
 
     def remove(self) -> None:
         """Delete the run's staging directory."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def prune_runs(workspace: Workspace, keep: int, current: StagedRun) -> list[str]:
+    """Delete the staging of all but the newest ``keep`` runs (never ``current``)."""
+    root = workspace.home / "runs"
+    if not root.is_dir():
+        return []
+    runs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    doomed = [p for p in runs[: max(0, len(runs) - keep)] if p != current.dir]
+    for path in doomed:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in doomed]
 
 
 def merge_parts(name: str, parts: list[SourceResult], tables: list[str]) -> SourceResult:

@@ -15,11 +15,11 @@ from typing import Any
 
 from aggregators.clock import utcnow
 from aggregators.config import Settings, load_settings
-from aggregators.errors import SourceError
+from aggregators.errors import SourceError, StaleRunError
 from aggregators.lock import DataRootLock
 from aggregators.pipeline import ALL_SOURCES, FETCHERS, source_updaters
 from aggregators.progress import NullProgress
-from aggregators.runs import StagedRun, merge_parts
+from aggregators.runs import StagedRun, merge_parts, prune_runs
 from aggregators.sources import UPDATED, RunState, SourceResult
 from aggregators.workspace import Workspace
 
@@ -84,9 +84,16 @@ def plan_bandit(run_id: str, settings: Settings | None = None) -> list[list[dict
     targets = source.targets(state)
     todo, carried = source.split(state, targets)
     stats = {"targets": len(targets), "carried_forward": len(targets) - len(todo)}
-    run.save(SourceResult("bandit", UNCHANGED, source.lineage(), carried, stats), part="carried")
+    previous = state.previous.read("bandit_scans") if state.previous else None
+    dropped = previous is None or previous.num_rows != carried["bandit_scans"].num_rows
+    status = UPDATED if todo or dropped else UNCHANGED
+    run.save(SourceResult("bandit", status, source.lineage(), carried, stats), part="carried")
     size = max(1, math.ceil(len(todo) / MAX_BATCHES))
-    return [[dataclasses.asdict(t) for t in todo[i : i + size]] for i in range(0, len(todo), size)]
+    batches = [
+        [dataclasses.asdict(t) for t in todo[i : i + size]] for i in range(0, len(todo), size)
+    ]
+    run.save_plan("bandit", len(batches), status == UPDATED)
+    return batches
 
 
 def scan_batch(
@@ -115,12 +122,22 @@ def staged_results(run: StagedRun) -> tuple[dict[str, SourceResult], dict[str, s
     failures: dict[str, str] = {}
     for name in source_updaters():
         if name == "bandit":
+            plan = run.plan("bandit")
             parts = run.parts("bandit")
-            if parts:
-                merged = merge_parts("bandit", parts, list(BANDIT_TABLES))
-                merged.tables = {t: contract(t).conform(merged.tables[t]) for t in BANDIT_TABLES}
-                merged.tables["ingest_errors"] = contract("ingest_errors").empty()
-                results[name] = merged
+            batches = [p for k, p in parts.items() if k != "carried"]
+            if plan is None or "carried" not in parts:
+                failures[name] = run.failure(name) or "the Bandit plan did not run"
+                continue
+            if len(batches) < plan["batches"]:
+                failures[name] = (
+                    f"{plan['batches'] - len(batches)} of {plan['batches']} Bandit batches "
+                    "did not finish; the previous analyses were kept"
+                )
+                continue
+            merged = merge_parts("bandit", [parts["carried"], *batches], list(BANDIT_TABLES))
+            merged.tables = {t: contract(t).conform(merged.tables[t]) for t in BANDIT_TABLES}
+            merged.tables["ingest_errors"] = contract("ingest_errors").empty()
+            results[name] = merged
         elif (result := run.load(name)) is not None:
             results[name] = result
         if name not in results:
@@ -139,19 +156,29 @@ def publish_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]
         store = SnapshotStore(workspace)
         store.clean_staging()
         previous = store.latest()
-        done = run.published()
+        base = run.base(store)
+        mine = run.published()
+        allowed = {base.id if base else None, *mine}
+        if previous is not None and previous.id not in allowed:
+            raise StaleRunError(
+                f"LATEST moved to {previous.id} after run {run_id} started from "
+                f"{base.id if base else 'nothing'}: publishing would put older data back; "
+                "clear the whole run to recompute it"
+            )
         snapshot: Snapshot | None
-        if done is not None and previous is not None and done == previous.id:
-            snapshot, published = previous, False  # this run already published it
+        if previous is not None and previous.id in mine and not run.dirty():
+            snapshot, published = previous, False  # this run already published exactly this
         elif any(r.status == UPDATED for r in results.values()):
             snapshot = publish.publish(store, previous, results, failures, utcnow())
             published = True
+            run.record_published(snapshot)
         else:
             snapshot, published = previous, False
         if snapshot is not None and (published or not publish.views_current(workspace)):
             publish.refresh_views(workspace, snapshot)
         pruned = store.prune(settings.keep_snapshots) if published else []
-        run.record_published(snapshot)
+        if published:
+            prune_runs(workspace, settings.keep_snapshots, run)
     return {
         "snapshot_id": snapshot.id if snapshot else None,
         "snapshot_path": str(snapshot.path) if snapshot else None,

@@ -10,7 +10,8 @@ Builds the security knowledge base of Python packages and publishes a snapshot.
 | `bandit.plan` | choose the releases to analyse; carry finished analyses forward |
 | `bandit.scan` | one mapped task per batch of releases: download, verify, extract, Bandit (pool `pypi`) |
 | `scorecards.fetch_scorecards` | OpenSSF Scorecard results of the packages' repositories (pool `scorecard`) |
-| `publish` | merge what the run staged, carry failed sources forward, publish the snapshot atomically, refresh `seckb.duckdb`, emit the `seckb_snapshot` asset |
+| `publish` | merge what the run staged, carry failed sources forward, publish the snapshot atomically, refresh `seckb.duckdb`, emit the `seckb_snapshot` asset (skipped when nothing changed) |
+| `report` | fail the run, after publishing, when a source failed, so the run shows red |
 
 A failing source does not stop the others: every step after the first runs when its upstream
 is done, whatever its state, and `publish` records the failure in the snapshot's manifest.
@@ -103,9 +104,17 @@ def seckb_nightly() -> None:
 
     @task(task_id="publish", trigger_rule="all_done", outlets=[SNAPSHOT])
     def publish(run_id: str | None = None, outlet_events: Any = None) -> dict[str, Any]:
+        from airflow.exceptions import AirflowFailException, AirflowSkipException
+
+        from aggregators.errors import StaleRunError
         from aggregators.tasks import publish_run
 
-        outcome = publish_run(str(run_id))
+        try:
+            outcome = publish_run(str(run_id))
+        except StaleRunError as exc:  # retrying cannot help: the run must be recomputed
+            raise AirflowFailException(str(exc)) from exc
+        if not outcome["published"] and not outcome["failures"]:
+            raise AirflowSkipException("nothing changed: no new snapshot, no asset event")
         outlet_events[SNAPSHOT].extra = {
             "snapshot_id": outcome["snapshot_id"],
             "published": outcome["published"],
@@ -113,12 +122,25 @@ def seckb_nightly() -> None:
         }
         return outcome
 
+    @task(task_id="report")
+    def report(outcome: dict[str, Any]) -> None:
+        """Fail the run (after publishing) when a source failed, so it shows red."""
+        from airflow.exceptions import AirflowFailException
+
+        if outcome["failures"]:
+            raise AirflowFailException(
+                "sources failed (their previous tables were carried forward): "
+                + "; ".join(f"{k}: {v}" for k, v in sorted(outcome["failures"].items()))
+            )
+
     # groups, not tasks, are chained: each group runs once its upstream group is done
     releases = pypi()
     advisories() >> releases  # type: ignore[operator]
     analysed, health = bandit(), scorecards()
     releases >> [analysed, health]  # type: ignore[operator]
-    [analysed, health] >> publish()  # type: ignore[operator]
+    outcome = publish()
+    [analysed, health] >> outcome  # type: ignore[operator]
+    report(outcome)
 
 
 seckb_nightly()

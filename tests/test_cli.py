@@ -71,6 +71,7 @@ def test_ingest_query_snapshots(home: Path, capsys: pytest.CaptureFixture[str]) 
     ids = [a["id"] for a in doc["advisories"]]
     assert ids == ["GHSA-aaaa-bbbb-cccc", "PYSEC-2018-66"]  # highest score first
     assert doc["advisories"][0]["severity"]["rating"] == "Critical"
+    assert [a["affected_versions"] for a in doc["advisories"]] == [1, 2]
 
     assert main(["query", "flask", "0.12.3", "--home", str(home)]) == 0
     assert "no known advisory" in capsys.readouterr().out

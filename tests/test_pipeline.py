@@ -511,3 +511,18 @@ def test_branch_setting_follows_another_branch(
     missing = make_settings(advisory_repo.url, advisory_db_branch="nope")
     with pytest.raises(SourceError, match="no branch 'nope'"):
         ingest(missing, "advisories")
+
+
+def test_a_new_parser_format_reparses_everything(
+    advisory_repo: AdvisoryRepo, make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(advisory_repo)
+    settings = make_settings(advisory_repo.url)
+    ingest(settings, "advisories")
+    import aggregators.advisories.source as source
+
+    monkeypatch.setattr(source, "parser_format", lambda: "seckb 99; other contracts")
+    report = ingest(settings, "advisories")  # same commit, but rows from an older parser
+    result = report.results["advisories"]
+    assert result.status == "updated" and result.lineage["mode"] == "full"
+    assert result.stats["files_parsed"] == 3

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aggregators import __version__
 from aggregators.advisories.gitsync import AdvisoryRepo, SyncResult, TreeFile
 from aggregators.advisories.osv import ADVISORY_SUFFIXES, SOURCE, ParsedFile, parse_batch
 from aggregators.config import Settings
@@ -34,6 +35,13 @@ log = logging.getLogger(__name__)
 
 PREFIX = "vulns"
 TABLES = ("advisories", "advisory_packages", "advisory_ranges")
+
+
+def parser_format() -> str:
+    """What made the advisory rows: seckb's version and the contracts' versions. Rows made by
+    another format are re-parsed from scratch rather than merged with new ones."""
+    versions = ",".join(f"{name}:{contract(name).version}" for name in (*TABLES, "ingest_errors"))
+    return f"seckb {__version__}; {versions}"
 
 
 def is_advisory_path(path: str) -> bool:
@@ -161,9 +169,13 @@ class AdvisorySource:
             "branch": synced.branch,
             "commit": synced.commit,
             "committed_at": synced.committed_at.isoformat(),
+            "format": parser_format(),
         }
         before = previous.source(SOURCE).get("lineage", {}) if previous else {}
         old_tables = self._previous_tables(previous)
+        if old_tables is not None and before.get("format") != lineage["format"]:
+            log.info("advisories: parser or contracts changed since the last run; parsing all")
+            old_tables = None  # rows made by another parser or contract: rebuild them all
         same_source = before.get("url") == lineage["url"]
         if old_tables is not None and same_source and before.get("commit") == synced.commit:
             return SourceResult(SOURCE, UNCHANGED, lineage, stats={"files_parsed": 0})

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "pypi"
 TABLES = ("packages", "releases")
+KNOWN = ("ok", "error")  # row statuses that carry a release list worth keeping
 
 
 @dataclass
@@ -151,6 +152,17 @@ class PyPISource:
         failed = [r for r in results if r.status == "error"]
         if failed and not answered:  # nothing read and something broke: treat PyPI as down
             raise SourceError(f"PyPI unavailable at {self.settings.pypi_url}: {failed[0].reason}")
+        known_before = {
+            r["package"]
+            for r in (old_packages.to_pylist() if old_packages is not None else ())
+            if r["status"] == "ok"
+        }
+        if results and not answered and known_before & set(wanted):
+            # every project 404s, even ones PyPI knew last time: a wrong pypi_url, not a purge
+            raise SourceError(
+                f"PyPI at {self.settings.pypi_url} answered 404 for every project, including "
+                f"{sorted(known_before & set(wanted))[0]!r} it knew before; check pypi_url"
+            )
 
         tables, stats = self._tables(results, tracked, wanted, old_packages, old_releases, now)
         for r in results:
@@ -196,7 +208,7 @@ class PyPISource:
                 assert r.package_row is not None and r.releases is not None
                 package_rows.append(r.package_row)
                 release_rows.extend(r.releases)
-            elif r.status == "error" and old_rows.get(r.package, {}).get("status") == "ok":
+            elif r.status == "error" and old_rows.get(r.package, {}).get("status") in KNOWN:
                 # a transient failure does not erase what we knew: keep the old release list,
                 # say why it was not refreshed, and keep its old fetched_at (its age)
                 package_rows.append({**old_rows[r.package], "status": "error", "reason": r.reason})

@@ -138,6 +138,13 @@ class ScorecardSource:
             raise SourceError(
                 f"Scorecard API unavailable at {self.settings.scorecard_url}: {first}"
             )
+        scanned_before = {k for k, r in old_rows.items() if r.get("result_date") is not None}
+        if statuses and all(s == "not_scanned" for s in statuses) and scanned_before & set(answers):
+            # every repository 404s, even ones scanned before: a wrong scorecard_url
+            raise SourceError(
+                f"Scorecard API at {self.settings.scorecard_url} answered 404 for every "
+                "repository, including ones it had results for; check scorecard_url"
+            )
         for row, _checks in answers.values():
             if row["status"] == UNREACHABLE:
                 row["status"] = "error"
@@ -148,7 +155,8 @@ class ScorecardSource:
         for key, repo in sorted(everyone.items()):
             if key in answers:
                 row, found = answers[key]
-                if row["status"] == "error" and old_rows.get(key, {}).get("status") == "ok":
+                old = old_rows.get(key, {})
+                if row["status"] == "error" and old.get("result_date") is not None:
                     row = {**old_rows[key], "status": "error", "reason": row["reason"]}
                     found = old_checks.get(key, [])  # keep the last good checks
             elif key in old_rows:

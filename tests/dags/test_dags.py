@@ -68,6 +68,7 @@ def test_dag_structure(airflow_home: Path) -> None:
         "bandit.scan",
         "scorecards.fetch_scorecards",
         "publish",
+        "report",
     }
     assert tasks["pypi.fetch_projects"].upstream_task_ids == {"advisories.sync_and_parse"}
     assert tasks["bandit.plan"].upstream_task_ids == {"pypi.fetch_projects"}
@@ -81,6 +82,7 @@ def test_dag_structure(airflow_home: Path) -> None:
     assert tasks["bandit.scan"].pool == "pypi"
     assert tasks["scorecards.fetch_scorecards"].pool == "scorecard"
     assert [o.name for o in tasks["publish"].outlets] == ["seckb_snapshot"]
+    assert tasks["report"].upstream_task_ids == {"publish"}
     assert dag.catchup is False and dag.max_active_runs == 1
     assert "0 3 * * *" in repr(dag.timetable)
     assert dag.doc_md and "publish" in dag.doc_md and "seckb" in dag.tags
@@ -211,6 +213,7 @@ def test_scorecard_down_still_publishes(
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     assert states["scorecards.fetch_scorecards"] == "failed"
     assert states["publish"] == "success"
+    assert states["report"] == "failed" and str(dag_run.state) == "failed"  # the run shows red
     after = latest(seckb_env)
     manifest = json.loads((after.path / "manifest.json").read_text())
     entry = manifest["sources"]["scorecards"]

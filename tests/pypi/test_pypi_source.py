@@ -127,8 +127,22 @@ def test_failures_per_project_keep_what_was_known(settings: Settings, pypi: Fake
     assert "HTTP 500" in str(packages["flask"]["reason"])
     assert "malformed JSON" in str(packages["django"]["reason"])
     assert packages["urllib3"]["status"] == "ok"  # the reset was retried
-    # the last good release list of flask is kept
+    # the last good release list of flask is kept, however many nights it keeps failing
     assert ("flask", "2.0") in {(r["package"], r["version"]) for r in rows(settings, "releases")}
+    ingest(settings, "pypi")
+    assert ("flask", "2.0") in {(r["package"], r["version"]) for r in rows(settings, "releases")}
+    packages = {r["package"]: r for r in rows(settings, "packages")}
+    assert packages["flask"]["status"] == "error" and packages["flask"]["last_serial"] == 1000
+
+
+def test_a_pypi_url_that_404s_everything_is_a_failure(settings: Settings, pypi: FakeServer) -> None:
+    ingest(settings, "advisories,pypi")
+    before = latest(settings).read("releases")
+    pypi.routes.clear()  # every project now 404s: a wrong URL, not a purge
+    report = ingest(settings, "advisories,pypi")
+    assert "answered 404 for every project" in report.failures["pypi"]
+    after = latest(settings).read("releases")
+    assert before is not None and after is not None and before.equals(after)
 
 
 def test_pypi_down_carries_tables_forward(

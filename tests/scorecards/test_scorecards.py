@@ -12,6 +12,7 @@ import pytest
 from fakes import FakeServer, Reply, json_reply, serving, simple_project
 
 from aggregators.config import Settings
+from aggregators.errors import SourceError
 from aggregators.pipeline import ingest
 from aggregators.query import query
 from aggregators.scorecards.parse import ScorecardError, parse_scorecard, weakest
@@ -275,3 +276,48 @@ def test_repository_list_is_cut_down_by_packages_option(
         "/projects/github.com/django/django",
     ]
     assert set(cards(settings)) == {"https://github.com/django/django"}
+
+
+def test_repeated_errors_keep_the_last_good_result(
+    settings: Settings,
+    services: tuple[FakeServer, FakeServer],
+    make_settings: Callable[..., Settings],
+) -> None:
+    _, scorecard = services
+    ingest(settings)
+    later = make_settings(
+        settings.advisory_db_url,
+        pypi_url=settings.pypi_url,
+        scorecard_url=settings.scorecard_url,
+        scorecard_refresh_days=0,
+        http_attempts=2,
+        http_backoff_max_seconds=0.01,
+    )
+    scorecard.routes["/projects/github.com/pallets/flask"] = json_reply({"score": "broken"})
+    for _night in range(2):
+        ingest(later, "scorecards")
+        flask = cards(later)["https://github.com/pallets/flask"]
+        assert flask["status"] == "error" and flask["score"] == 6.5
+    checks = latest(later).read("scorecard_checks")
+    assert checks is not None
+    assert "https://github.com/pallets/flask" in checks.column("repository").to_pylist()
+
+
+def test_a_scorecard_url_that_404s_everything_is_a_failure(
+    settings: Settings,
+    services: tuple[FakeServer, FakeServer],
+    make_settings: Callable[..., Settings],
+) -> None:
+    _, scorecard = services
+    ingest(settings)
+    scorecard.routes.clear()
+    later = make_settings(
+        settings.advisory_db_url,
+        pypi_url=settings.pypi_url,
+        scorecard_url=settings.scorecard_url,
+        scorecard_refresh_days=0,
+        http_attempts=2,
+        http_backoff_max_seconds=0.01,
+    )
+    with pytest.raises(SourceError, match="answered 404 for every repository"):
+        ingest(later, "scorecards")
