@@ -1,10 +1,12 @@
 """The Bandit stage: sdists of releases in, ``bandit_scans``/``bandit_findings``/``bandit_errors``
 out.
 
-Releases are prepared one after another (download, verify, extract into content-addressed
-scratch files) and analysed in windows: all file contents of a window that no earlier analysis
-(cache) or earlier release covers are spread over the worker processes together, so both cores
-work even on a single large release, and shared files are analysed once.
+Releases are prepared one after another (download, verify, extract) and analysed in windows.
+Extraction hashes every Python member in memory and asks, a batch at a time, which contents are
+new: those with a result in the cache (or from an earlier window of this run) are not even
+written to scratch; only new contents are stored, content-addressed, once per window. All new
+contents of a window are spread over the worker processes together, so both cores work even on
+a single large release, and shared files are analysed once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,6 +122,9 @@ class _Run:
         self.scratch = workspace.scratch
         self.directory = workspace.scratch / f"bandit-{uuid.uuid4().hex[:12]}"
         self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
+        self.results: dict[str, FileResult] = {}
+        """Results of the current window's contents that need no analysis (cache, earlier
+        windows); contents missing here are written to the window's scratch directory."""
         self.stats = dict.fromkeys(
             (
                 "releases",
@@ -178,7 +183,7 @@ class _Run:
                 size=target.size,
                 max_bytes=self.settings.sdist_max_bytes,
             )
-            extraction = extract_python_files(sdist, window, self.limits)
+            extraction = extract_python_files(sdist, window, self.limits, self.keep)
         except ReleaseProblem as problem:
             log.warning("bandit: %s %s: %s", target.package, target.version, problem.reason)
             elapsed = int((time.monotonic() - started) * 1000)
@@ -191,10 +196,18 @@ class _Run:
         elapsed = int((time.monotonic() - started) * 1000)
         return _Prepared(target, extraction.files, extraction.skipped, elapsed)
 
+    def keep(self, hashes: Collection[str]) -> list[str]:
+        """Of a batch of extracted contents, those without a result: they must be written."""
+        unknown = [sha for sha in hashes if sha not in self.results]
+        if unknown:
+            self.results.update(self.cache.lookup(unknown))
+        return [sha for sha in unknown if sha not in self.results]
+
     def analyse_window(self, releases: list[_Prepared], window: Path) -> None:
-        """Reuse cached results, analyse the rest in workers, emit the releases' rows."""
+        """Reuse known results, analyse the rest in workers, emit the releases' rows."""
         hashes = {f.sha256 for r in releases for f in r.files}
-        results: dict[str, FileResult] = self.cache.lookup(hashes)
+        results = {sha: self.results[sha] for sha in hashes if sha in self.results}
+        self.results = {}
         known = set(results)
         for release in releases:
             for item in release.files:

@@ -13,6 +13,7 @@ import json
 import linecache
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -47,8 +48,31 @@ class FileResult:
 
 
 @cache
+def load_bandit() -> None:
+    """Import Bandit quietly: importing it loads its plugins through stevedore once.
+
+    That loading logs an ERROR for every formatter plugin whose optional dependency is missing
+    (``Could not load 'sarif': No module named 'sarif_om'``; we use no formatter) and Bandit's
+    own calls trigger stevedore's ``verify_requirements`` DeprecationWarning. Neither says
+    anything about our analysis, so both are muted while Bandit loads, and only then.
+    """
+    stevedore = logging.getLogger("stevedore")
+    level = stevedore.level
+    stevedore.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*verify_requirements", category=DeprecationWarning
+            )
+            import bandit.core.extension_loader  # noqa: F401  (builds the plugin manager)
+    finally:
+        stevedore.setLevel(level)
+
+
+@cache
 def bandit_version() -> str:
     """The installed Bandit's version."""
+    load_bandit()
     import bandit
 
     return str(bandit.__version__)
@@ -57,6 +81,7 @@ def bandit_version() -> str:
 @cache
 def config_hash() -> str:
     """A short hash of everything besides the file's bytes that shapes Bandit's results."""
+    load_bandit()
     from bandit.core import config as b_config
     from bandit.core import extension_loader
 
@@ -90,6 +115,7 @@ def _syntax_reason(data: bytes) -> str | None:
 
 def analyse_file(sha256: str, path: Path) -> FileResult:
     """Run every Bandit test on the file at ``path`` (whose content hashes to ``sha256``)."""
+    load_bandit()
     from bandit.core import config as b_config
     from bandit.core import manager as b_manager
 

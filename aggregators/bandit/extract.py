@@ -1,8 +1,11 @@
 """Safe extraction of the Python files of an sdist, member by member.
 
-Only regular ``.py``/``.pyw`` members are written, and never under their own names: each file is
-streamed into ``dest`` while hashed and stored as ``<sha256>.py``, so a member name can never
-become a filesystem path (no traversal, no overwrite, identical contents stored once). Names
+Only regular ``.py``/``.pyw`` members are taken, and never written under their own names: each
+member is read into memory (it is capped by ``max_file_bytes``) and hashed; the hashes are
+collected in batches, the caller's ``keep`` says which contents of a batch it still needs (those
+no cache or earlier release covers), and only those are written to ``dest`` as
+``<sha256>.py``, so a member name can never become a filesystem path (no traversal, no
+overwrite, identical contents stored once) and content analysed before costs no write. Names
 are still sanitised, because they are reported: absolute paths and ``..`` make the archive
 ``unsafe_archive``. Links, devices, FIFOs and directories are skipped. Caps: member count and
 total bytes (counted on the real decompressed stream, never trusting headers) make the archive
@@ -22,7 +25,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -39,6 +42,12 @@ from aggregators.bandit.outcomes import UNSAFE_ARCHIVE, ReleaseProblem
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
+BATCH_BYTES = 8 << 20
+"""Member bytes held in memory before their batch is offered to ``keep`` (and written)."""
+BATCH_FILES = 512
+
+Keep = Callable[[Collection[str]], Collection[str]]
+"""Given the content hashes of a batch, the ones that must be written to ``dest``."""
 
 
 @dataclass(frozen=True)
@@ -129,22 +138,30 @@ def _format(archive: Path) -> str:
     raise ReleaseProblem(UNSAFE_ARCHIVE, "unsupported archive format (not tar.gz/bz2/xz or zip)")
 
 
-def extract_python_files(archive: Path, dest: Path, limits: Limits) -> Extraction:
+def extract_python_files(
+    archive: Path, dest: Path, limits: Limits, keep: Keep | None = None
+) -> Extraction:
     """Take the regular Python files out of ``archive`` into ``dest`` (content-addressed).
 
-    Raises :class:`ReleaseProblem` (``unsafe_archive``) for unsafe names, too many members,
-    too many decompressed bytes, an unknown format or a corrupt archive.
+    Every Python member is hashed and listed; only the contents ``keep`` asks for (all when
+    ``keep`` is None) are written to ``dest``, once each (a content already there is not
+    written again). ``keep`` is called once per batch of members, never per file; what it raises
+    propagates unchanged. Raises :class:`ReleaseProblem` (``unsafe_archive``) for unsafe names,
+    too many members, too many decompressed bytes, an unknown format or a corrupt archive.
     """
     kind = _format(archive)
     dest.mkdir(parents=True, exist_ok=True)
     budget = _Budget(limits.max_total_bytes)
-    found: list[tuple[tuple[str, ...], str, int]] = []
-    skipped: list[tuple[tuple[str, ...], str]] = []
+    sink = _Sink(dest, limits, keep)
+    found, skipped = sink.found, sink.skipped
     try:
         if kind == "zip":
-            _from_zip(archive, dest, limits, budget, found, skipped)
+            _from_zip(archive, limits, budget, sink)
         else:
-            _from_tar(archive, kind, dest, limits, budget, found, skipped)
+            _from_tar(archive, kind, limits, budget, sink)
+        sink.flush()
+    except _KeepFailed as failed:  # the caller's own error, not the archive's
+        raise failed.error from None
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError) as exc:
         raise ReleaseProblem(UNSAFE_ARCHIVE, f"corrupt archive: {_one_line(exc)}") from exc
     except OSError as exc:  # gzip/bz2 raise OSError for bad data
@@ -183,15 +200,8 @@ def _open_compressed(archive: Path, kind: str) -> io.BufferedIOBase:
     return archive.open("rb")
 
 
-def _from_tar(
-    archive: Path,
-    kind: str,
-    dest: Path,
-    limits: Limits,
-    budget: _Budget,
-    found: list[tuple[tuple[str, ...], str, int]],
-    skipped: list[tuple[tuple[str, ...], str]],
-) -> None:
+def _from_tar(archive: Path, kind: str, limits: Limits, budget: _Budget, sink: _Sink) -> None:
+    skipped = sink.skipped
     with _open_compressed(archive, kind) as raw:
         stream = io.BufferedReader(_CountingReader(raw, budget), CHUNK)
         # "r|": forward-only stream mode; no member is ever looked up by name or extracted
@@ -216,7 +226,7 @@ def _from_tar(
                 data = tar.extractfile(member)
                 if data is None:  # pragma: no cover - isreg() members always have data
                     continue
-                _store(data, parts, dest, limits, found, skipped)
+                sink.add(data, parts)
 
 
 def _tar_kind(member: tarfile.TarInfo) -> str:
@@ -231,14 +241,8 @@ def _tar_kind(member: tarfile.TarInfo) -> str:
     return "special member"
 
 
-def _from_zip(
-    archive: Path,
-    dest: Path,
-    limits: Limits,
-    budget: _Budget,
-    found: list[tuple[tuple[str, ...], str, int]],
-    skipped: list[tuple[tuple[str, ...], str]],
-) -> None:
+def _from_zip(archive: Path, limits: Limits, budget: _Budget, sink: _Sink) -> None:
+    skipped = sink.skipped
     with zipfile.ZipFile(archive) as zf:
         members = zf.infolist()
         if len(members) > limits.max_members:
@@ -259,7 +263,7 @@ def _from_zip(
                 skipped.append((parts, _too_big(info.file_size, limits)))
                 continue
             with zf.open(info) as data:
-                _store(_Charged(data, budget), parts, dest, limits, found, skipped)
+                sink.add(_Charged(data, budget), parts)
 
 
 class _Charged:
@@ -284,34 +288,72 @@ def _chunks(data: IO[bytes] | _Charged) -> Iterator[bytes]:
         yield chunk
 
 
-def _store(
-    data: IO[bytes] | _Charged,
-    parts: tuple[str, ...],
-    dest: Path,
-    limits: Limits,
-    found: list[tuple[tuple[str, ...], str, int]],
-    skipped: list[tuple[tuple[str, ...], str]],
-) -> None:
-    """Stream one member into ``dest`` under its content hash, enforcing the file cap."""
-    digest = hashlib.sha256()
-    size = 0
-    tmp = dest / f".part-{os.getpid()}-{len(found)}-{len(skipped)}"
+class _KeepFailed(Exception):
+    """Carries an exception raised by ``keep`` past the archive error handling."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Sink:
+    """Hashes members in memory and writes the contents ``keep`` wants, a batch at a time."""
+
+    def __init__(self, dest: Path, limits: Limits, keep: Keep | None) -> None:
+        self.dest = dest
+        self.limits = limits
+        self.keep = keep
+        self.found: list[tuple[tuple[str, ...], str, int]] = []
+        self.skipped: list[tuple[tuple[str, ...], str]] = []
+        self.batch: dict[str, bytes] = {}
+        self.batch_bytes = 0
+
+    def add(self, data: IO[bytes] | _Charged, parts: tuple[str, ...]) -> None:
+        """Read one member (at most ``max_file_bytes``, counted as decompressed) and hash it."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in _chunks(data):
+            size += len(chunk)
+            if size > self.limits.max_file_bytes:
+                self.skipped.append((parts, _too_big(size, self.limits) + " (when decompressed)"))
+                return
+            chunks.append(chunk)
+        content = b"".join(chunks)
+        sha = hashlib.sha256(content).hexdigest()
+        self.found.append((parts, sha, size))
+        if sha not in self.batch:
+            self.batch[sha] = content
+            self.batch_bytes += size
+        if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= BATCH_FILES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the contents of the current batch that ``keep`` asks for."""
+        if not self.batch:
+            return
+        wanted: Collection[str] = self.batch.keys()
+        if self.keep is not None:
+            try:
+                wanted = self.keep(list(self.batch))
+            except Exception as exc:
+                raise _KeepFailed(exc) from exc
+        for sha in wanted:
+            if sha in self.batch:
+                _write(self.dest, sha, self.batch[sha])
+        self.batch.clear()
+        self.batch_bytes = 0
+
+
+def _write(dest: Path, sha: str, content: bytes) -> None:
+    """Store ``content`` as ``dest/<sha>.py`` unless it is there (temp name, then rename)."""
+    final = stored_path(dest, sha)
+    if final.exists():
+        return
+    tmp = dest / f".part-{os.getpid()}-{sha}"
     try:
         with tmp.open("xb") as out:
-            for chunk in _chunks(data):
-                size += len(chunk)
-                if size > limits.max_file_bytes:
-                    skipped.append((parts, _too_big(size, limits) + " (when decompressed)"))
-                    return
-                digest.update(chunk)
-                out.write(chunk)
-        sha = digest.hexdigest()
-        final = stored_path(dest, sha)
-        if final.exists():
-            tmp.unlink()
-        else:
-            tmp.replace(final)
-        found.append((parts, sha, size))
+            out.write(content)
+        tmp.replace(final)
     finally:
         tmp.unlink(missing_ok=True)
 

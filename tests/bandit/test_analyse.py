@@ -13,7 +13,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from bandit.core import node_visitor
 from sdist_builders import (
     KNOWN_CODE,
     KNOWN_COUNTS,
@@ -321,6 +320,9 @@ def test_cache_is_keyed_by_bandit_version_and_config(
 
 def _patch_visitor(monkeypatch: pytest.MonkeyPatch, memory_mb: int = 0) -> None:
     """Make Bandit hang, die or hog memory on marked files (inherited by forked workers)."""
+    engine.load_bandit()
+    from bandit.core import node_visitor
+
     real = node_visitor.BanditNodeVisitor.process
 
     def process(self: Any, data: bytes) -> Any:
@@ -438,3 +440,70 @@ def test_empty_and_duplicate_targets(
     assert twice.tables["bandit_scans"].num_rows == 1
     assert isinstance(twice.tables["bandit_scans"], pa.Table)
     assert tree_listing(workspace.bandit_cache)
+
+
+def test_warm_run_writes_only_new_contents_with_identical_rows(
+    settings: Settings,
+    workspace: Workspace,
+    client: HttpClient,
+    files: FakeFiles,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from aggregators.bandit import extract
+
+    written: list[str] = []
+    real_write = extract._write
+
+    def counting_write(dest: Path, sha: str, content: bytes) -> None:
+        assert dest.is_relative_to(workspace.scratch)
+        written.append(sha)
+        real_write(dest, sha, content)
+
+    monkeypatch.setattr(extract, "_write", counting_write)
+
+    def sdist(version: str) -> bytes:
+        members = [(f"w-{version}/w/core.py", KNOWN_CODE)]
+        members += [(f"w-{version}/w/m{i}.py", f"eval(x{i})\n".encode()) for i in range(5)]
+        members += [(f"w-{version}/w/copy.py", b"eval(x0)\n")]  # same content as m0.py
+        return make_tar([*members, (f"w-{version}/w/version.py", f"V = {version!r}\n".encode())])
+
+    _run(settings, workspace, client, [files.add("w", "1", sdist("1"))])
+    assert len(written) == 7  # the duplicate content once
+    written.clear()
+    target = files.add("w", "2", sdist("2"))
+    warm = _run(settings, workspace, client, [target])
+    assert len(written) == 1  # only version.py is new
+    assert warm.stats["files_analysed"] == 1 and _scans(warm)["w", "2"]["files_from_cache"] == 7
+    written.clear()
+    again = _run(settings, workspace, client, [target])
+    assert written == [] and again.stats["bandit_processes"] == 0
+    _assert_scratch_clean(workspace)
+
+    monkeypatch.undo()  # the cold run writes into another data root
+    cold_settings = dataclasses.replace(settings, home=tmp_path / "cold")
+    cold = _run(cold_settings, Workspace(cold_settings.home), client, [target])
+    assert cold.stats["files_analysed"] == 7 and cold.stats["files_from_cache"] == 0
+    for result in (warm, again):
+        for name in ("bandit_findings", "bandit_errors"):
+            assert result.tables[name].equals(cold.tables[name])
+        drop = ["files_from_cache", "duration_ms"]
+        assert (
+            result.tables["bandit_scans"].drop(drop).equals(cold.tables["bandit_scans"].drop(drop))
+        )
+    assert warm.tables["bandit_findings"].num_rows > 0
+
+
+def test_stevedore_stays_quiet() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, warnings; logging.basicConfig(level=logging.DEBUG);"
+        "warnings.simplefilter('always');"
+        "from aggregators.bandit import engine; engine.config_hash()"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "stevedore" not in out.stderr and "verify_requirements" not in out.stderr

@@ -182,3 +182,50 @@ def test_corrupt_and_unknown_archives(tmp_path: Path) -> None:
     good = make_tar([("p-1/a.py", b"x = 1\n" * 1000)])
     _unsafe(tmp_path, good[: len(good) // 2], "corrupt archive")
     _unsafe(tmp_path, b"just some text, not an archive", "unsupported archive format")
+
+
+def test_keep_decides_what_is_written_once_per_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aggregators.bandit import extract
+
+    monkeypatch.setattr(extract, "BATCH_FILES", 4)
+    members = [(f"p-1/m{i}.py", f"x = {i}\n".encode()) for i in range(10)]
+    members.append(("p-1/again.py", b"x = 0\n"))  # same content as m0.py
+    asked: list[list[str]] = []
+
+    def keep(hashes: object) -> list[str]:
+        batch = sorted(hashes)  # type: ignore[call-overload]
+        asked.append(batch)
+        return batch[:1]  # only the first content of each batch is "new"
+
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(make_tar(members))
+    got = extract_python_files(archive, tmp_path / "out", LIMITS, keep)
+    assert len(got.files) == 11 and len({f.sha256 for f in got.files}) == 10
+    assert [len(batch) for batch in asked] == [4, 4, 3]  # per batch (m0 again in the last)
+    stored = {p.name for p in (tmp_path / "out").iterdir()}
+    assert stored == {f"{batch[0]}.py" for batch in asked}
+
+
+def test_keep_errors_propagate_as_they_are(tmp_path: Path) -> None:
+    def keep(hashes: object) -> list[str]:
+        raise OSError("cache unreadable")
+
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(make_tar([("p-1/a.py", b"x = 1\n")]))
+    with pytest.raises(OSError, match="cache unreadable") as info:
+        extract_python_files(archive, tmp_path / "out", LIMITS, keep)
+    assert not isinstance(info.value, ReleaseProblem)
+
+
+def test_caps_hold_when_nothing_is_written(tmp_path: Path) -> None:
+    members = [(f"p-1/m{i}.py", b"#" * (100 << 10)) for i in range(20)]
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(make_tar(members))
+    with pytest.raises(ReleaseProblem, match="archive_max_total_bytes"):
+        extract_python_files(archive, tmp_path / "out", LIMITS, lambda hashes: [])
+    big = b"#" * (LIMITS.max_file_bytes + 10)
+    archive.write_bytes(make_zip([(zipfile.ZipInfo("p-1/big.py"), big)]))
+    got = extract_python_files(archive, tmp_path / "out2", LIMITS, lambda hashes: [])
+    assert got.files == [] and "file too large" in got.skipped[0][1]
