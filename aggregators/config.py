@@ -75,6 +75,8 @@ class Settings:
     """Wall-clock limit for one Bandit worker process on one batch of files."""
     bandit_memory_mb: int = 2048
     """Address-space limit of one Bandit worker process."""
+    max_age_hours: float = 48.0
+    """query, audit and recommend warn when the snapshot or one of its sources is older."""
     schedule: str = "0 3 * * *"
     """Cron schedule of the nightly Airflow DAG (read by the DAG file when Airflow parses it)."""
     task_retries: int = 3

@@ -13,10 +13,12 @@ import pyarrow.compute as pc
 from aggregators import warehouse
 from aggregators.advisories.source import TABLES as ADVISORY_TABLES
 from aggregators.bandit.analyse import TABLES as BANDIT_TABLES
+from aggregators.changes import diff_table
 from aggregators.knowledge import build_affected_versions, release_lists
+from aggregators.knowledge_table import build_package_version_security
 from aggregators.pypi.source import TABLES as PYPI_TABLES
 from aggregators.scorecards.source import TABLES as SCORECARD_TABLES
-from aggregators.snapshots import Snapshot, SnapshotStore
+from aggregators.snapshots import Snapshot, SnapshotStore, new_snapshot_id
 from aggregators.sources import FAILED, UPDATED, SourceResult
 from aggregators.tables import contract
 from aggregators.workspace import Workspace
@@ -61,7 +63,9 @@ def source_entry(
     return entry
 
 
-def assemble(previous: Snapshot | None, results: dict[str, SourceResult]) -> dict[str, pa.Table]:
+def assemble(
+    previous: Snapshot | None, results: dict[str, SourceResult], snapshot_id: str = ""
+) -> dict[str, pa.Table]:
     """New tables of updated sources, previous tables for the rest, then the derived tables."""
     tables: dict[str, pa.Table] = {}
     errors: list[pa.Table] = []
@@ -101,6 +105,12 @@ def assemble(previous: Snapshot | None, results: dict[str, SourceResult]) -> dic
             )
         else:
             tables["affected_versions"] = old_affected
+    tables["package_version_security"] = build_package_version_security(tables, snapshot_id)
+    tables["changes"] = diff_table(
+        previous.read if previous is not None else (lambda _name: None),
+        tables.get,
+        previous.id if previous is not None else None,
+    )
     return tables
 
 
@@ -112,13 +122,14 @@ def publish(
     now: datetime,
 ) -> Snapshot:
     """Assemble and publish a snapshot whose manifest records every source's state."""
-    tables = assemble(previous, results)
+    snapshot_id = new_snapshot_id(now)
+    tables = assemble(previous, results, snapshot_id)
     owners = set(SOURCE_TABLES) | set(previous.manifest.get("sources", {}) if previous else ())
     sources = {
         name: source_entry(name, previous, results.get(name), failures.get(name), now)
         for name in sorted(owners)
     }
-    return store.publish(tables, sources, now, previous)
+    return store.publish(tables, sources, now, previous, snapshot_id)
 
 
 def views_current(ws: Workspace) -> bool:

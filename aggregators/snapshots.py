@@ -145,9 +145,10 @@ class SnapshotStore:
         sources: Mapping[str, Any],
         now: datetime,
         previous: Snapshot | None,
+        snapshot_id: str | None = None,
     ) -> Snapshot:
         """Write ``tables`` as a new snapshot and make it ``LATEST``; return it."""
-        snapshot_id = new_snapshot_id(now)
+        snapshot_id = snapshot_id or new_snapshot_id(now)
         staging = self.ws.staging / snapshot_id
         staging.mkdir(parents=True)
         entries: dict[str, Any] = {}

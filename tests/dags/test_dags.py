@@ -21,6 +21,8 @@ ALL_TABLES = {
     "advisory_ranges",
     "affected_versions",
     "ingest_errors",
+    "package_version_security",
+    "changes",
     "packages",
     "releases",
     "bandit_scans",
