@@ -104,7 +104,7 @@ def seckb_nightly() -> None:
 
     @task(task_id="publish", trigger_rule="all_done", outlets=[SNAPSHOT])
     def publish(run_id: str | None = None, outlet_events: Any = None) -> dict[str, Any]:
-        from airflow.exceptions import AirflowFailException, AirflowSkipException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from aggregators.errors import StaleRunError
         from aggregators.tasks import publish_run
@@ -125,7 +125,7 @@ def seckb_nightly() -> None:
     @task(task_id="report")
     def report(outcome: dict[str, Any]) -> None:
         """Fail the run (after publishing) when a source failed, so it shows red."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         if outcome["failures"]:
             raise AirflowFailException(
