@@ -28,6 +28,7 @@ from tenacity import (
 from aggregators import __version__
 from aggregators.config import Settings
 from aggregators.errors import SourceError
+from aggregators.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,19 @@ def client_for(settings: Settings, session: requests.Session | None = None) -> H
             retry_after_max=4 * settings.http_backoff_max_seconds,
         ),
     )
+
+
+class HttpSource:
+    """Base of the sources that speak HTTP: settings, data root and one shared client."""
+
+    def __init__(
+        self, settings: Settings, workspace: Workspace, client: HttpClient | None = None
+    ) -> None:
+        """Bind the source to its settings and data root; ``client`` defaults to one built
+        from the settings (tests pass their own)."""
+        self.settings = settings
+        self.workspace = workspace
+        self.client = client or client_for(settings)
 
 
 def _first_line(exc: BaseException) -> str:

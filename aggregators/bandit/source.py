@@ -19,13 +19,12 @@ import pyarrow.compute as pc
 from aggregators.bandit.analyse import TABLES, ScanTarget, analyse_releases
 from aggregators.bandit.engine import bandit_version, config_hash
 from aggregators.config import Settings
-from aggregators.http import HttpClient, client_for
+from aggregators.http import HttpSource
 from aggregators.progress import Progress
 from aggregators.requirements import read_requirements
 from aggregators.sources import UNCHANGED, UPDATED, RunState, SourceResult
 from aggregators.tables import contract
 from aggregators.versions import canonical_version, parse_version
-from aggregators.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +83,10 @@ def select_targets(
     ]
 
 
-class BanditSource:
+class BanditSource(HttpSource):
     """Static analysis of sdists with Bandit as the ``bandit`` source."""
 
     name = SOURCE
-
-    def __init__(
-        self, settings: Settings, workspace: Workspace, client: HttpClient | None = None
-    ) -> None:
-        """Bind the source to its settings and data root."""
-        self.settings = settings
-        self.workspace = workspace
-        self.client = client or client_for(settings)
 
     def lineage(self) -> dict[str, Any]:
         """What the analyses depend on: Bandit's version and configuration, and the policy."""

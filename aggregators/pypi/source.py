@@ -23,13 +23,12 @@ import pyarrow.compute as pc
 from aggregators.clock import utcnow
 from aggregators.config import Settings
 from aggregators.errors import SourceError
-from aggregators.http import HttpClient, HttpError, client_for
+from aggregators.http import HttpError, HttpSource
 from aggregators.progress import Progress
 from aggregators.pypi.project import ProjectError, parse_project, status_row
 from aggregators.requirements import read_requirements
 from aggregators.sources import UNCHANGED, UPDATED, RunState, SourceResult
 from aggregators.tables import contract
-from aggregators.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +98,10 @@ def tracked_packages(state: RunState, settings: Settings) -> tuple[set[str], lis
     return names, errors
 
 
-class PyPISource:
+class PyPISource(HttpSource):
     """PyPI's JSON API as the ``pypi`` source."""
 
     name = SOURCE
-
-    def __init__(
-        self, settings: Settings, workspace: Workspace, client: HttpClient | None = None
-    ) -> None:
-        """Bind the source to its settings; ``client`` defaults to one built from them."""
-        self.settings = settings
-        self.client = client or client_for(settings)
 
     def _fetch(self, package: str, etag: str | None, now: datetime) -> Fetched:
         url = project_url(self.settings.pypi_url, package)

@@ -20,14 +20,12 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from aggregators.clock import utcnow
-from aggregators.config import Settings
 from aggregators.errors import SourceError
-from aggregators.http import HttpClient, HttpError, client_for
+from aggregators.http import HttpError, HttpSource
 from aggregators.progress import Progress
 from aggregators.scorecards.parse import ScorecardError, parse_scorecard
 from aggregators.sources import UNCHANGED, UPDATED, RunState, SourceResult
 from aggregators.tables import contract
-from aggregators.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +68,10 @@ def repositories(packages: pa.Table | None, only: Iterable[str] | None) -> dict[
     return found
 
 
-class ScorecardSource:
+class ScorecardSource(HttpSource):
     """The Scorecard REST API as the ``scorecards`` source."""
 
     name = SOURCE
-
-    def __init__(
-        self, settings: Settings, workspace: Workspace, client: HttpClient | None = None
-    ) -> None:
-        """Bind the source to its settings; ``client`` defaults to one built from them."""
-        self.settings = settings
-        self.client = client or client_for(settings)
 
     def _ask(self, repo: Repository, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         stale_after = timedelta(days=self.settings.scorecard_stale_days)
