@@ -120,8 +120,10 @@ def publish(
     results: dict[str, SourceResult],
     failures: dict[str, str],
     now: datetime,
+    run_id: str | None = None,
 ) -> Snapshot:
-    """Assemble and publish a snapshot whose manifest records every source's state."""
+    """Assemble and publish a snapshot whose manifest records every source's state (and the
+    Airflow run that made it, if any)."""
     snapshot_id = new_snapshot_id(now)
     tables = assemble(previous, results, snapshot_id)
     owners = set(SOURCE_TABLES) | set(previous.manifest.get("sources", {}) if previous else ())
@@ -129,7 +131,7 @@ def publish(
         name: source_entry(name, previous, results.get(name), failures.get(name), now)
         for name in sorted(owners)
     }
-    return store.publish(tables, sources, now, previous, snapshot_id)
+    return store.publish(tables, sources, now, previous, snapshot_id, run_id)
 
 
 def views_current(ws: Workspace) -> bool:

@@ -146,6 +146,7 @@ class SnapshotStore:
         now: datetime,
         previous: Snapshot | None,
         snapshot_id: str | None = None,
+        run_id: str | None = None,
     ) -> Snapshot:
         """Write ``tables`` as a new snapshot and make it ``LATEST``; return it."""
         snapshot_id = snapshot_id or new_snapshot_id(now)
@@ -176,6 +177,7 @@ class SnapshotStore:
             "created_at": now.isoformat(),
             "seckb_version": __version__,
             "previous_snapshot": previous.id if previous else None,
+            "run_id": run_id,
             "sources": dict(sources),
             "tables": entries,
         }

@@ -157,6 +157,9 @@ def publish_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]
         store.clean_staging()
         previous = store.latest()
         base = run.base(store)
+        ours = previous is not None and previous.manifest.get("run_id") == run_id
+        if ours and previous is not None and previous.id not in run.published():
+            run.record_published(previous)  # we crashed right after publishing it
         mine = run.published()
         allowed = {base.id if base else None, *mine}
         if previous is not None and previous.id not in allowed:
@@ -169,7 +172,7 @@ def publish_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]
         if previous is not None and previous.id in mine and not run.dirty():
             snapshot, published = previous, False  # this run already published exactly this
         elif any(r.status == UPDATED for r in results.values()):
-            snapshot = publish.publish(store, previous, results, failures, utcnow())
+            snapshot = publish.publish(store, previous, results, failures, utcnow(), run_id)
             published = True
             run.record_published(snapshot)
         else:

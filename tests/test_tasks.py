@@ -123,3 +123,24 @@ def test_old_run_staging_is_pruned(
         publish_run(f"run-{i}", small)
     runs = sorted(p.name for p in (small.home / "runs").iterdir())
     assert runs == ["run-2"]
+
+
+def test_a_publish_retry_after_a_crash_does_not_publish_twice(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage_all("run-1", settings)
+    from aggregators.runs import StagedRun
+
+    def crash(self: StagedRun, snapshot: object) -> None:
+        raise OSError("killed right after publishing (simulated)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StagedRun, "record_published", crash)
+        with pytest.raises(OSError, match="simulated"):
+            publish_run("run-1", settings)
+    store = SnapshotStore(Workspace(settings.home))
+    published = store.latest()
+    assert published is not None and published.manifest["run_id"] == "run-1"
+    retry = publish_run("run-1", settings)  # the task's retry
+    assert not retry["published"] and retry["snapshot_id"] == published.id
+    assert len(store.all()) == 1
