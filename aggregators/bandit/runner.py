@@ -71,10 +71,24 @@ def make_batches(jobs: Sequence[FileJob], workers: int) -> list[list[FileJob]]:
     return batches
 
 
+def _mapped_bytes() -> int:
+    """Virtual memory this process has mapped now (``VmSize``), 0 when it cannot be read."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:  # noqa: PTH123
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _child(conn: Connection, jobs: list[FileJob], memory_mb: int) -> None:
     """Body of a worker process: limit memory, analyse the batch, send the results back."""
     try:
-        limit = memory_mb << 20
+        # The child inherits the parent's address space (pyarrow and DuckDB reserve a lot of
+        # it), so the limit bounds what Bandit may add on top of what is already mapped.
+        limit = _mapped_bytes() + (memory_mb << 20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         engine.quiet_bandit_logging()
         results = [engine.analyse_file(job.sha256, job.path) for job in jobs]
