@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aggregators.scorecards.source import github_path
+from aggregators.scorecards.parse import github_path
 from aggregators.tables import contract
 from aggregators.versions import version_sort_key
 

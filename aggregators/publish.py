@@ -10,28 +10,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aggregators import warehouse
-from aggregators.advisories.source import TABLES as ADVISORY_TABLES
-from aggregators.bandit.analyse import TABLES as BANDIT_TABLES
 from aggregators.changes import diff_table
 from aggregators.knowledge import build_affected_versions, release_lists
 from aggregators.knowledge_table import build_package_version_security
-from aggregators.pypi.source import TABLES as PYPI_TABLES
-from aggregators.scorecards.source import TABLES as SCORECARD_TABLES
 from aggregators.snapshots import Snapshot, SnapshotStore, new_snapshot_id
-from aggregators.sources import FAILED, UPDATED, SourceResult
+from aggregators.sources import FAILED, SOURCE_TABLES, UPDATED, SourceResult
 from aggregators.tables import contract
 from aggregators.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-SOURCE_TABLES: dict[str, tuple[str, ...]] = {
-    "advisories": ADVISORY_TABLES,
-    "pypi": PYPI_TABLES,
-    "bandit": BANDIT_TABLES,
-    "scorecards": SCORECARD_TABLES,
-}
-"""The tables each source owns (``ingest_errors`` is shared, partitioned by its ``source``)."""
 
 CARRIED = "carried_forward"
 
@@ -89,7 +77,7 @@ def assemble(
         results[name].status == UPDATED for name in ("advisories", "pypi") if name in results
     )
     old_affected = previous.read("affected_versions") if previous else None
-    if set(ADVISORY_TABLES) <= set(tables):
+    if set(SOURCE_TABLES["advisories"]) <= set(tables):
         if inputs_changed or old_affected is None:
             started = time.monotonic()
             tables["affected_versions"] = build_affected_versions(
@@ -143,5 +131,7 @@ def views_current(ws: Workspace) -> bool:
 
 
 def refresh_views(ws: Workspace, snapshot: Snapshot) -> None:
-    """Point ``seckb.duckdb`` at ``snapshot``."""
+    """Point ``seckb.duckdb`` at ``snapshot`` (DuckDB is imported only when this runs)."""
+    from aggregators import warehouse
+
     warehouse.refresh(ws.duckdb, snapshot)

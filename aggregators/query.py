@@ -15,8 +15,7 @@ import pyarrow.parquet as pq
 
 from aggregators.advisories.affected import collect_entries, entry_affects
 from aggregators.names import normalize_name
-from aggregators.scorecards.parse import weakest
-from aggregators.scorecards.source import github_path
+from aggregators.scorecards.parse import github_path, weakest
 from aggregators.snapshots import Snapshot
 from aggregators.versions import parse_version, version_sort_key
 

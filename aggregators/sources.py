@@ -10,6 +10,14 @@ if TYPE_CHECKING:
 
     from aggregators.snapshots import Snapshot
 
+SOURCE_TABLES: dict[str, tuple[str, ...]] = {
+    "advisories": ("advisories", "advisory_packages", "advisory_ranges"),
+    "pypi": ("packages", "releases"),
+    "bandit": ("bandit_scans", "bandit_findings", "bandit_errors"),
+    "scorecards": ("scorecards", "scorecard_checks"),
+}
+"""The tables each source owns (``ingest_errors`` is shared, partitioned by its ``source``)."""
+
 UPDATED = "updated"
 UNCHANGED = "unchanged"
 FAILED = "failed"

@@ -26,7 +26,7 @@ from aggregators.advisories.osv import ADVISORY_SUFFIXES, SOURCE, ParsedFile, pa
 from aggregators.config import Settings
 from aggregators.progress import Progress
 from aggregators.snapshots import Snapshot
-from aggregators.sources import UNCHANGED, UPDATED, RunState, SourceResult
+from aggregators.sources import SOURCE_TABLES, UNCHANGED, UPDATED, RunState, SourceResult
 from aggregators.tables import contract
 from aggregators.versions import canonical_version
 from aggregators.workspace import Workspace
@@ -34,7 +34,7 @@ from aggregators.workspace import Workspace
 log = logging.getLogger(__name__)
 
 PREFIX = "vulns"
-TABLES = ("advisories", "advisory_packages", "advisory_ranges")
+TABLES = SOURCE_TABLES[SOURCE]
 
 
 def parser_format() -> str:

@@ -36,12 +36,13 @@ from aggregators.bandit.runner import Limits as WorkerLimits
 from aggregators.config import Settings
 from aggregators.http import HttpClient
 from aggregators.progress import NullProgress, Progress
+from aggregators.sources import SOURCE_TABLES
 from aggregators.tables import contract
 from aggregators.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-TABLES = ("bandit_scans", "bandit_findings", "bandit_errors")
+TABLES = SOURCE_TABLES["bandit"]
 WINDOW_BYTES = 64 << 20
 """Extracted bytes gathered before the window is analysed (bounds scratch disk use)."""
 WINDOW_RELEASES = 100

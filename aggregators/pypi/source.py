@@ -27,13 +27,13 @@ from aggregators.http import HttpError, HttpSource
 from aggregators.progress import Progress
 from aggregators.pypi.project import ProjectError, parse_project, status_row
 from aggregators.requirements import read_requirements
-from aggregators.sources import UNCHANGED, UPDATED, RunState, SourceResult
+from aggregators.sources import SOURCE_TABLES, UNCHANGED, UPDATED, RunState, SourceResult
 from aggregators.tables import contract
 
 log = logging.getLogger(__name__)
 
 SOURCE = "pypi"
-TABLES = ("packages", "releases")
+TABLES = SOURCE_TABLES[SOURCE]
 KNOWN = ("ok", "error")  # row statuses that carry a release list worth keeping
 
 

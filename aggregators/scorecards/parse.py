@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from aggregators.clock import parse_timestamp
 
@@ -139,3 +140,12 @@ def weakest(checks: list[dict[str, Any]], count: int = 3) -> list[dict[str, Any]
     return sorted(
         scored, key=lambda c: (c["score"], -RISK_ORDER.get(c["risk"] or "", 0), c["check"])
     )[:count]
+
+
+def github_path(url: str) -> str | None:
+    """``github.com/<owner>/<repo>`` (case kept) for a GitHub repository URL, else ``None``."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    if (parts.hostname or "").lower() != "github.com" or len(segments) < 2:
+        return None
+    return f"github.com/{segments[0]}/{segments[1]}"

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -23,14 +22,14 @@ from aggregators.clock import utcnow
 from aggregators.errors import SourceError
 from aggregators.http import HttpError, HttpSource
 from aggregators.progress import Progress
-from aggregators.scorecards.parse import ScorecardError, parse_scorecard
-from aggregators.sources import UNCHANGED, UPDATED, RunState, SourceResult
+from aggregators.scorecards.parse import ScorecardError, github_path, parse_scorecard
+from aggregators.sources import SOURCE_TABLES, UNCHANGED, UPDATED, RunState, SourceResult
 from aggregators.tables import contract
 
 log = logging.getLogger(__name__)
 
 SOURCE = "scorecards"
-TABLES = ("scorecards", "scorecard_checks")
+TABLES = SOURCE_TABLES[SOURCE]
 UNREACHABLE = "unreachable"  # internal: an error where the API did not answer at all
 
 
@@ -41,15 +40,6 @@ class Repository:
     key: str
     path: str
     packages: set[str] = field(default_factory=set)
-
-
-def github_path(url: str) -> str | None:
-    """``github.com/<owner>/<repo>`` (case kept) for a GitHub repository URL, else ``None``."""
-    parts = urlsplit(url)
-    segments = [s for s in parts.path.split("/") if s]
-    if (parts.hostname or "").lower() != "github.com" or len(segments) < 2:
-        return None
-    return f"github.com/{segments[0]}/{segments[1]}"
 
 
 def repositories(packages: pa.Table | None, only: Iterable[str] | None) -> dict[str, Repository]:
