@@ -9,6 +9,7 @@ and the heavy libraries (pyarrow, DuckDB) are imported while those fetches run.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -80,6 +81,14 @@ class IngestReport:
         )
 
 
+def views_current(ws: Workspace) -> bool:
+    """Whether ``seckb.duckdb`` was rebuilt after ``LATEST`` last moved."""
+    try:
+        return ws.duckdb.stat().st_mtime >= ws.latest_pointer.stat().st_mtime
+    except FileNotFoundError:
+        return False
+
+
 def resolve_sources(spec: str | Sequence[str] | None) -> list[str]:
     """Validate a ``--sources`` value; ``None`` means every implemented source."""
     if spec is None:
@@ -136,11 +145,14 @@ def ingest(
                 for name in names
                 if name in FETCHERS
             }
-            # Imported here on purpose: pyarrow and DuckDB load while the fetches run.
-            from aggregators import publish
+            # Imported here on purpose: pyarrow loads while the fetches run, and so do the
+            # publishing modules (DuckDB) if the fetches are still busy (a clone, not a no-op).
             from aggregators.snapshots import SnapshotStore
 
             updaters = source_updaters()
+            if not all(f.done() for f in fetches.values()):
+                importlib.import_module("aggregators.publish")
+                importlib.import_module("aggregators.warehouse")
             store = SnapshotStore(ws)
             store.clean_staging()
             previous = store.latest()
@@ -163,13 +175,17 @@ def ingest(
         if any(r.status == UPDATED for r in report.results.values()):
             progress.stage("publishing snapshot")
             with gc_paused():
+                from aggregators import publish
+
                 report.snapshot = publish.publish(
                     store, previous, report.results, report.failures, now or utcnow()
                 )
             report.published = True
             log.info("published %s after %.2f s", report.snapshot.id, time.monotonic() - started)
-        if report.snapshot is not None and (report.published or not publish.views_current(ws)):
-            publish.refresh_views(ws, report.snapshot)
+        if report.snapshot is not None and (report.published or not views_current(ws)):
+            from aggregators.warehouse import refresh
+
+            refresh(ws.duckdb, report.snapshot)
         if report.published:
             report.pruned = store.prune(settings.keep_snapshots)
     report.seconds = time.monotonic() - started

@@ -122,14 +122,6 @@ def publish(
     return store.publish(tables, sources, now, previous, snapshot_id, run_id)
 
 
-def views_current(ws: Workspace) -> bool:
-    """Whether ``seckb.duckdb`` was rebuilt after ``LATEST`` last moved."""
-    try:
-        return ws.duckdb.stat().st_mtime >= ws.latest_pointer.stat().st_mtime
-    except FileNotFoundError:
-        return False
-
-
 def refresh_views(ws: Workspace, snapshot: Snapshot) -> None:
     """Point ``seckb.duckdb`` at ``snapshot`` (DuckDB is imported only when this runs)."""
     from aggregators import warehouse

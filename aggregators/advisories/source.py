@@ -172,13 +172,14 @@ class AdvisorySource:
             "format": parser_format(),
         }
         before = previous.source(SOURCE).get("lineage", {}) if previous else {}
-        old_tables = self._previous_tables(previous)
-        if old_tables is not None and before.get("format") != lineage["format"]:
-            log.info("advisories: parser or contracts changed since the last run; parsing all")
-            old_tables = None  # rows made by another parser or contract: rebuild them all
+        has_tables = previous is not None and {*TABLES, "ingest_errors"} <= set(previous.tables)
+        same_format = before.get("format") == lineage["format"]
         same_source = before.get("url") == lineage["url"]
-        if old_tables is not None and same_source and before.get("commit") == synced.commit:
+        if has_tables and same_format and same_source and before.get("commit") == synced.commit:
             return SourceResult(SOURCE, UNCHANGED, lineage, stats={"files_parsed": 0})
+        old_tables = self._previous_tables(previous) if same_format else None
+        if has_tables and not same_format:
+            log.info("advisories: parser or contracts changed since the last run; parsing all")
 
         old_commit = before.get("commit")
         tree = {
