@@ -43,19 +43,20 @@ FETCHERS: dict[str, Callable[[Settings, Workspace], Any]] = {
 """The I/O step of each implemented source; it must not import heavy libraries."""
 
 
-def source_updaters() -> dict[str, Any]:
-    """The update step of each source, in run order (imported late: they pull in pyarrow)."""
-    from aggregators.advisories.source import AdvisorySource
-    from aggregators.bandit.source import BanditSource
-    from aggregators.pypi.source import PyPISource
-    from aggregators.scorecards.source import ScorecardSource
+UPDATERS = {
+    "advisories": ("aggregators.advisories.source", "AdvisorySource"),
+    "pypi": ("aggregators.pypi.source", "PyPISource"),
+    "bandit": ("aggregators.bandit.source", "BanditSource"),
+    "scorecards": ("aggregators.scorecards.source", "ScorecardSource"),
+}
+"""Where each source's update step lives: imported only when that source runs (they pull in
+pyarrow, requests, Bandit)."""
 
-    return {
-        "advisories": AdvisorySource,
-        "pypi": PyPISource,
-        "bandit": BanditSource,
-        "scorecards": ScorecardSource,
-    }
+
+def source_updater(name: str) -> Any:
+    """The update-step class of one source."""
+    module, attribute = UPDATERS[name]
+    return getattr(importlib.import_module(module), attribute)
 
 
 IMPLEMENTED = ALL_SOURCES
@@ -149,7 +150,7 @@ def ingest(
             # publishing modules (DuckDB) if the fetches are still busy (a clone, not a no-op).
             from aggregators.snapshots import SnapshotStore
 
-            updaters = source_updaters()
+            updaters = {name: source_updater(name) for name in names}
             if not all(f.done() for f in fetches.values()):
                 importlib.import_module("aggregators.publish")
                 importlib.import_module("aggregators.warehouse")

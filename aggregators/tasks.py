@@ -17,7 +17,7 @@ from aggregators.clock import utcnow
 from aggregators.config import Settings, load_settings
 from aggregators.errors import SourceError, StaleRunError
 from aggregators.lock import DataRootLock
-from aggregators.pipeline import ALL_SOURCES, FETCHERS, source_updaters, views_current
+from aggregators.pipeline import ALL_SOURCES, FETCHERS, source_updater, views_current
 from aggregators.progress import NullProgress
 from aggregators.runs import StagedRun, merge_parts, prune_runs
 from aggregators.sources import UPDATED, RunState, SourceResult
@@ -62,7 +62,7 @@ def run_source(run_id: str, name: str, settings: Settings | None = None) -> dict
         try:
             if name in FETCHERS:
                 state.fetched[name] = FETCHERS[name](settings, workspace)
-            result = source_updaters()[name](settings, workspace).update(state, NullProgress())
+            result = source_updater(name)(settings, workspace).update(state, NullProgress())
         except SourceError as exc:
             run.save_failure(name, str(exc))
             raise
@@ -120,7 +120,7 @@ def staged_results(run: StagedRun) -> tuple[dict[str, SourceResult], dict[str, s
 
     results: dict[str, SourceResult] = {}
     failures: dict[str, str] = {}
-    for name in source_updaters():
+    for name in ALL_SOURCES:
         if name == "bandit":
             plan = run.plan("bandit")
             parts = run.parts("bandit")
