@@ -83,12 +83,20 @@ class Recommendation:
 class KnowledgeBase:
     """One snapshot's knowledge table, indexed for look-ups."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        """Load ``snapshot``'s knowledge table (raise SnapshotError if it has none)."""
+    def __init__(self, snapshot: Snapshot, packages: Iterable[str] | None = None) -> None:
+        """Load ``snapshot``'s knowledge table (raise SnapshotError if it has none).
+
+        With ``packages``, only those packages' rows are read (the file is sorted by package,
+        so row groups of other packages are skipped): what a one-off audit needs.
+        """
         self.snapshot = snapshot
         if TABLE not in snapshot.tables:
             raise SnapshotError(f"snapshot {snapshot.id} has no {TABLE} table")
-        table = pq.read_table(snapshot.table_path(TABLE))
+        only = None if packages is None else sorted({normalize_name(p) for p in packages})
+        filters = [("package", "in", only)] if only else None
+        if only == []:
+            filters = [("package", "in", [""])]  # nothing asked: read no row
+        table = pq.read_table(snapshot.table_path(TABLE), filters=filters)
         columns = {name: table.column(name).to_pylist() for name in table.column_names}
         self._index: dict[tuple[str, str], VersionSecurity] = {}
         self._by_package: dict[str, list[VersionSecurity]] = {}

@@ -78,7 +78,8 @@ def _cmd_audit(args: argparse.Namespace, out: Console, err: Console) -> int:
     settings = _settings(args)
     snapshot = _latest(settings, args.snapshot)
     warnings = _warn_stale(snapshot, settings, err)
-    rows = audit(requirements, KnowledgeBase(snapshot), advisory_scores(snapshot))
+    wanted = {r.package for r in requirements if r.package}
+    rows = audit(requirements, KnowledgeBase(snapshot, wanted), advisory_scores(snapshot))
     failing = mark_failures(rows, args.fail_on, args.allow_unknown)
     code = EXIT_FAILED if failing else EXIT_OK
     for note in notes:

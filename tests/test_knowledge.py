@@ -150,3 +150,12 @@ def test_staleness_warnings(settings: Settings) -> None:
     later = staleness_warnings(snapshot, timedelta(hours=48), now + timedelta(days=3))
     assert any("snapshot" in w and "days old" in w for w in later)
     assert any(w.startswith("source advisories data is") for w in later)
+
+
+def test_knowledge_base_can_load_only_some_packages(settings: Settings) -> None:
+    report = ingest(settings)
+    assert report.snapshot is not None
+    only = KnowledgeBase(report.snapshot, ["FLASK"])
+    assert only.lookup("flask", "1.0") is not None
+    assert KnowledgeBase(report.snapshot, ["requests"]).lookup("flask", "1.0") is None
+    assert KnowledgeBase(report.snapshot, []).knows("flask") is False
