@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from aggregators import __version__
+from aggregators.audit import THRESHOLDS
 from aggregators.cli_clients import _cmd_audit, _cmd_diff, _cmd_recommend, _warn_stale
 from aggregators.cli_common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, _latest, _settings
 from aggregators.errors import SeckbError
@@ -295,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--sbom", type=Path, help="a CycloneDX JSON SBOM (syft, cyclonedx-py)")
     p.add_argument(
         "--fail-on",
-        choices=["low", "medium", "high", "critical"],
+        choices=THRESHOLDS,
         help="exit 1 when a vulnerable pin reaches this CVSS rating (unscored always does), "
         "or when a pin is unpinned, unknown or invalid (unless --allow-unknown)",
     )

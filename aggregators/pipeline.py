@@ -30,7 +30,7 @@ from aggregators.sources import UPDATED, RunState, SourceResult
 from aggregators.workspace import Workspace
 
 if TYPE_CHECKING:
-    from aggregators.snapshots import Snapshot
+    from aggregators.snapshots import Snapshot, SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,22 @@ def views_current(ws: Workspace) -> bool:
         return ws.duckdb.stat().st_mtime >= ws.latest_pointer.stat().st_mtime
     except FileNotFoundError:
         return False
+
+
+def after_publish(
+    ws: Workspace,
+    store: SnapshotStore,
+    settings: Settings,
+    current: Snapshot | None,
+    published: bool,
+) -> list[str]:
+    """Point ``seckb.duckdb`` at ``current`` when it moved (or the views are behind), and prune
+    old snapshots after a publish; return the pruned ids. Both entry points end with this."""
+    if current is not None and (published or not views_current(ws)):
+        from aggregators.warehouse import refresh  # DuckDB only when views change
+
+        refresh(ws.duckdb, current)
+    return store.prune(settings.keep_snapshots) if published else []
 
 
 def resolve_sources(spec: str | Sequence[str] | None) -> list[str]:
@@ -183,11 +199,6 @@ def ingest(
                 )
             report.published = True
             log.info("published %s after %.2f s", report.snapshot.id, time.monotonic() - started)
-        if report.snapshot is not None and (report.published or not views_current(ws)):
-            from aggregators.warehouse import refresh
-
-            refresh(ws.duckdb, report.snapshot)
-        if report.published:
-            report.pruned = store.prune(settings.keep_snapshots)
+        report.pruned = after_publish(ws, store, settings, report.snapshot, report.published)
     report.seconds = time.monotonic() - started
     return report

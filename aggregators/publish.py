@@ -16,7 +16,6 @@ from aggregators.knowledge_table import build_package_version_security
 from aggregators.snapshots import Snapshot, SnapshotStore, new_snapshot_id
 from aggregators.sources import FAILED, SOURCE_TABLES, UPDATED, SourceResult
 from aggregators.tables import contract
-from aggregators.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +119,3 @@ def publish(
         for name in sorted(owners)
     }
     return store.publish(tables, sources, now, previous, snapshot_id, run_id)
-
-
-def refresh_views(ws: Workspace, snapshot: Snapshot) -> None:
-    """Point ``seckb.duckdb`` at ``snapshot`` (DuckDB is imported only when this runs)."""
-    from aggregators import warehouse
-
-    warehouse.refresh(ws.duckdb, snapshot)

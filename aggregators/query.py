@@ -20,7 +20,6 @@ from aggregators.snapshots import Snapshot
 from aggregators.versions import parse_version, version_sort_key
 
 JSON_SCHEMA = "seckb.query/1"
-RATING_ORDER = {"Critical": 4, "High": 3, "Medium": 2, "Low": 1, "None": 0}
 
 
 @dataclass

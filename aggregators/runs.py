@@ -158,10 +158,6 @@ class StagedRun:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return data
 
-    def remove(self) -> None:
-        """Delete the run's staging directory."""
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 def prune_runs(workspace: Workspace, keep: int, current: StagedRun) -> list[str]:
     """Delete the staging of all but the newest ``keep`` runs (never ``current``)."""

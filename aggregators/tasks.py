@@ -17,7 +17,7 @@ from aggregators.clock import utcnow
 from aggregators.config import Settings, load_settings
 from aggregators.errors import SourceError, StaleRunError
 from aggregators.lock import DataRootLock
-from aggregators.pipeline import ALL_SOURCES, FETCHERS, source_updater, views_current
+from aggregators.pipeline import ALL_SOURCES, FETCHERS, after_publish, source_updater
 from aggregators.progress import NullProgress
 from aggregators.runs import StagedRun, merge_parts, prune_runs
 from aggregators.sources import UPDATED, RunState, SourceResult
@@ -177,9 +177,7 @@ def publish_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]
             run.record_published(snapshot)
         else:
             snapshot, published = previous, False
-        if snapshot is not None and (published or not views_current(workspace)):
-            publish.refresh_views(workspace, snapshot)
-        pruned = store.prune(settings.keep_snapshots) if published else []
+        pruned = after_publish(workspace, store, settings, snapshot, published)
         if published:
             prune_runs(workspace, settings.keep_snapshots, run)
     return {

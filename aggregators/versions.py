@@ -44,11 +44,6 @@ def canonical_version(text: str) -> str:
     return "".join(parts)
 
 
-def versions_equal(left: str, right: str) -> bool:
-    """True when two version strings are equal under PEP 440 (text equality for invalid ones)."""
-    return canonical_version(left) == canonical_version(right)
-
-
 def version_sort_key(text: str) -> tuple[int, Version | str]:
     """Sort key: PEP 440 versions in version order first, then other strings as text."""
     version = parse_version(text)

@@ -25,12 +25,6 @@ class Event:
     kind: str
     version: Version | None
 
-    def sort_key(self) -> tuple[int, Version | None]:
-        """Key that sorts "0" first, "*" last and everything else by PEP 440 order."""
-        if self.version is None:
-            return (0, None) if self.kind == "introduced" else (2, None)
-        return (1, self.version)
-
 
 def _sorted_events(events: Sequence[Event]) -> list[Event]:
     bottom = [e for e in events if e.version is None and e.kind == "introduced"]
