@@ -34,10 +34,10 @@ from typing import Any
 
 import requests
 
-from aggregators.bandit.analyse import BanditResult, ScanTarget, analyse_releases
-from aggregators.config import load_settings
-from aggregators.http import client_for
-from aggregators.workspace import Workspace
+from aggregators.core.config import load_settings
+from aggregators.core.http import client_for
+from aggregators.core.workspace import Workspace
+from aggregators.sources.bandit.analyse import BanditResult, ScanTarget, analyse_releases
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache" / "sdists"

@@ -49,14 +49,14 @@ def build(home: Path, bundle: Path) -> tuple[int, int]:
     """Ingest the bundle, add synthetic releases and the knowledge table: (packages, rows)."""
     import pyarrow as pa
 
-    from aggregators.config import load_settings
-    from aggregators.knowledge_table import build_package_version_security
-    from aggregators.pipeline import ingest
-    from aggregators.snapshots import SnapshotStore
-    from aggregators.tables import contract
-    from aggregators.versions import canonical_version, parse_version
-    from aggregators.warehouse import refresh
-    from aggregators.workspace import Workspace
+    from aggregators.core.config import load_settings
+    from aggregators.core.contracts import contract
+    from aggregators.core.versions import canonical_version, parse_version
+    from aggregators.core.workspace import Workspace
+    from aggregators.knowledge.security import build_package_version_security
+    from aggregators.run.ingest import ingest
+    from aggregators.store.snapshots import SnapshotStore
+    from aggregators.store.views import refresh
 
     settings = load_settings(env={}, home=home, advisory_db_url=str(bundle))
     report = ingest(settings, "advisories")
@@ -104,8 +104,8 @@ def pins(home: Path, count: int, seed: int = 6) -> list[tuple[str, str]]:
     """``count`` (package, version) pairs: nine in ten known releases, the rest unknown."""
     import pyarrow.parquet as pq
 
-    from aggregators.snapshots import SnapshotStore
-    from aggregators.workspace import Workspace
+    from aggregators.core.workspace import Workspace
+    from aggregators.store.snapshots import SnapshotStore
 
     snapshot = SnapshotStore(Workspace(home)).latest()
     assert snapshot is not None
@@ -141,10 +141,10 @@ def main() -> None:
         raise SystemExit(f"advisory-db bundle not found: {args.bundle}")
     import duckdb
 
-    from aggregators.api import KnowledgeBase
-    from aggregators.names import normalize_name
-    from aggregators.versions import canonical_version
-    from aggregators.workspace import Workspace
+    from aggregators.clients.lookup import KnowledgeBase
+    from aggregators.core.names import normalize_name
+    from aggregators.core.versions import canonical_version
+    from aggregators.core.workspace import Workspace
 
     with tempfile.TemporaryDirectory(prefix="seckb-lookup-") as tmp:
         home = Path(tmp) / "home"

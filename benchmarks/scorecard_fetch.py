@@ -22,11 +22,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from aggregators.config import load_settings
-from aggregators.progress import NullProgress
-from aggregators.scorecards.source import ScorecardSource
-from aggregators.sources import RunState
-from aggregators.workspace import Workspace
+from aggregators.core.config import load_settings
+from aggregators.core.progress import NullProgress
+from aggregators.core.workspace import Workspace
+from aggregators.sources.base import RunState
+from aggregators.sources.scorecards.source import ScorecardSource
 
 
 def serve(latency: float, port_out: Any, counter: Any) -> None:

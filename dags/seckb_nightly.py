@@ -58,7 +58,7 @@ def seckb_nightly() -> None:
     def advisories() -> None:
         @task(task_id="sync_and_parse")
         def sync_and_parse(run_id: str | None = None) -> dict[str, Any]:
-            from aggregators.tasks import run_source
+            from aggregators.run.tasks import run_source
 
             return run_source(str(run_id), "advisories")
 
@@ -68,7 +68,7 @@ def seckb_nightly() -> None:
     def pypi() -> None:
         @task(task_id="fetch_projects", pool="pypi", trigger_rule="all_done")
         def fetch_projects(run_id: str | None = None) -> dict[str, Any]:
-            from aggregators.tasks import run_source
+            from aggregators.run.tasks import run_source
 
             return run_source(str(run_id), "pypi")
 
@@ -78,7 +78,7 @@ def seckb_nightly() -> None:
     def bandit() -> None:
         @task(task_id="plan", trigger_rule="all_done")
         def plan(run_id: str | None = None) -> list[list[dict[str, Any]]]:
-            from aggregators.tasks import plan_bandit
+            from aggregators.run.tasks import plan_bandit
 
             return plan_bandit(str(run_id))
 
@@ -86,7 +86,7 @@ def seckb_nightly() -> None:
         def scan(
             batch: list[dict[str, Any]], run_id: str | None = None, ti: Any = None
         ) -> dict[str, Any]:
-            from aggregators.tasks import scan_batch
+            from aggregators.run.tasks import scan_batch
 
             return scan_batch(str(run_id), int(ti.map_index), batch)
 
@@ -96,7 +96,7 @@ def seckb_nightly() -> None:
     def scorecards() -> None:
         @task(task_id="fetch_scorecards", pool="scorecard", trigger_rule="all_done")
         def fetch_scorecards(run_id: str | None = None) -> dict[str, Any]:
-            from aggregators.tasks import run_source
+            from aggregators.run.tasks import run_source
 
             return run_source(str(run_id), "scorecards")
 
@@ -106,8 +106,8 @@ def seckb_nightly() -> None:
     def publish(run_id: str | None = None, outlet_events: Any = None) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from aggregators.errors import StaleRunError
-        from aggregators.tasks import publish_run
+        from aggregators.core.errors import StaleRunError
+        from aggregators.run.tasks import publish_run
 
         try:
             outcome = publish_run(str(run_id))

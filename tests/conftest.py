@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aggregators.config import Settings, load_settings
+from aggregators.core.config import Settings, load_settings
 from helpers import BUNDLE, AdvisoryRepo
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from fakes import json_reply, pypi_file, pypi_project, serving
 
-from aggregators.config import load_settings
-from aggregators.pipeline import ingest
+from aggregators.core.config import load_settings
+from aggregators.run.ingest import ingest
 from helpers import AdvisoryRepo, advisory_yaml
 
 CRITICAL = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  # 9.8

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import aggregators.advisories.fastyaml as fastyaml
-from aggregators.advisories.osv import parse_advisory
-from aggregators.config import Settings
-from aggregators.pipeline import ingest
-from aggregators.query import query
-from aggregators.snapshots import Snapshot
+import aggregators.sources.advisories.fastyaml as fastyaml
+from aggregators.clients.query import query
+from aggregators.core.config import Settings
+from aggregators.run.ingest import ingest
+from aggregators.sources.advisories.osv import parse_advisory
+from aggregators.store.snapshots import Snapshot
 
 HEAD = "46bc8dad4f88a118785f37497f5802db364974a5"
 
@@ -26,7 +26,7 @@ def git(*args: str, cwd: Path | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
-    from aggregators.config import load_settings
+    from aggregators.core.config import load_settings
     from helpers import BUNDLE
 
     if not BUNDLE.is_file():
@@ -103,8 +103,8 @@ def test_incremental_update_equals_full_ingest(
 
     full = make_settings(str(remote), home=tmp_path / "full")
     ingest(full, "advisories")
-    from aggregators.snapshots import SnapshotStore
-    from aggregators.workspace import Workspace
+    from aggregators.core.workspace import Workspace
+    from aggregators.store.snapshots import SnapshotStore
 
     inc_snap = SnapshotStore(Workspace(settings.home)).latest()
     full_snap = SnapshotStore(Workspace(full.home)).latest()

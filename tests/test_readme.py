@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 from fakes import json_reply, make_sdist, serve_project, serving
 
-from aggregators.config import load_settings
-from aggregators.pipeline import ingest
-from aggregators.workspace import Workspace
+from aggregators.core.config import load_settings
+from aggregators.core.workspace import Workspace
+from aggregators.run.ingest import ingest
 from helpers import ROOT, AdvisoryRepo, advisory_yaml
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fakes import FakeServer, Reply, json_reply, make_sdist, serve_project, serving
 
-from aggregators.snapshots import Snapshot, SnapshotStore
-from aggregators.workspace import Workspace
+from aggregators.core.workspace import Workspace
+from aggregators.store.snapshots import Snapshot, SnapshotStore
 from helpers import AdvisoryRepo, advisory_yaml
 
 ALL_TABLES = {

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from aggregators.config import Settings, load_settings
+from aggregators.core.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "docker-compose.yml"

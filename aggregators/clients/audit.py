@@ -1,0 +1,216 @@
+"""``seckb audit``: judge pinned package versions against a snapshot (pure, given its tables).
+
+Every requirement becomes one :class:`AuditRow` with a status:
+
+* ``vulnerable`` — the release is known and an active advisory affects it;
+* ``ok`` — the release is known and no active advisory affects it;
+* ``unknown_version`` — the package's releases are known, but not this version;
+* ``unknown_package`` — the snapshot has no release of the package (no advisory names it and it
+  is not on the watchlist, or PyPI was not read);
+* ``unpinned`` — the requirement names no single version (``flask>=2``);
+* ``invalid`` — the line or component could not be read (not a requirement, not PEP 440...).
+
+Nothing is ever passed silently: :func:`fails` decides, per row, whether it breaks the
+``--fail-on`` threshold. A vulnerable release fails when its highest CVSS rating reaches the
+threshold *or* when one of its advisories has no score at all. The statuses other than ``ok``
+and ``vulnerable`` fail too unless ``allow_unknown`` is set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aggregators.core.names import normalize_name
+from aggregators.core.versions import parse_version
+
+if TYPE_CHECKING:
+    from aggregators.clients.inputs.requirements import Pin, Problem
+    from aggregators.clients.lookup import KnowledgeBase
+    from aggregators.store.snapshots import Snapshot
+
+JSON_SCHEMA = "seckb.audit/1"
+THRESHOLDS = ("low", "medium", "high", "critical")
+RATING_LEVEL = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+STATUSES = ("vulnerable", "ok", "unknown_version", "unknown_package", "unpinned", "invalid")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One pinned (or not) package to audit, and where it was found."""
+
+    package: str
+    version: str | None
+    where: str
+    problem: str | None = None  # set for ``invalid`` entries: why it could not be read
+
+
+@dataclass
+class AuditRow:
+    """The verdict on one requirement."""
+
+    package: str
+    version: str | None
+    where: str
+    status: str
+    advisories: list[str] = field(default_factory=list)
+    unscored_advisories: list[str] = field(default_factory=list)
+    max_cvss_score: float | None = None
+    max_cvss_rating: str | None = None
+    fixed_in: str | None = None
+    yanked: bool | None = None
+    bandit_status: str | None = None
+    bandit_high_findings: int | None = None
+    scorecard_score: float | None = None
+    note: str | None = None
+    fails: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as it appears in ``packages`` of the ``seckb.audit/1`` document."""
+        return {
+            "package": self.package,
+            "version": self.version,
+            "where": self.where,
+            "status": self.status,
+            "advisories": self.advisories,
+            "unscored_advisories": self.unscored_advisories,
+            "max_cvss_score": self.max_cvss_score,
+            "max_cvss_rating": self.max_cvss_rating,
+            "fixed_in": self.fixed_in,
+            "yanked": self.yanked,
+            "bandit_status": self.bandit_status,
+            "bandit_high_findings": self.bandit_high_findings,
+            "scorecard_score": self.scorecard_score,
+            "note": self.note,
+            "fails": self.fails,
+        }
+
+
+def from_requirements(pins: Iterable[Pin], problems: Iterable[Problem]) -> list[Requirement]:
+    """Requirements-file entries as :class:`Requirement` s."""
+    keyed: list[tuple[str, int, Requirement]] = [
+        (p.origin, p.line, Requirement(p.package, p.version, f"{p.origin}:{p.line}")) for p in pins
+    ]
+    for problem in problems:
+        match = _NAME.match(problem.text.removeprefix("-e").strip())
+        name = normalize_name(match.group(0)) if match else problem.text
+        where = f"{problem.origin}:{problem.line}"
+        keyed.append((problem.origin, problem.line, Requirement(name, None, where, problem.reason)))
+    files = list(dict.fromkeys(origin for origin, _, _ in keyed))  # in order of appearance
+    keyed.sort(key=lambda item: (files.index(item[0]), item[1]))
+    return [requirement for _, _, requirement in keyed]
+
+
+def advisory_scores(snapshot: Snapshot) -> dict[str, float | None]:
+    """CVSS score of every advisory of ``snapshot`` (``None`` when it has none)."""
+    import pyarrow.parquet as pq
+
+    if "advisories" not in snapshot.tables:
+        return {}
+    table = pq.read_table(snapshot.table_path("advisories"), columns=["id", "cvss_score"])
+    return dict(
+        zip(table.column("id").to_pylist(), table.column("cvss_score").to_pylist(), strict=True)
+    )
+
+
+def audit(
+    requirements: Sequence[Requirement],
+    kb: KnowledgeBase,
+    scores: Mapping[str, float | None],
+) -> list[AuditRow]:
+    """One :class:`AuditRow` per requirement, in order (``fails`` is left false)."""
+    pinned = [(r.package, r.version) for r in requirements if r.version and not r.problem]
+    found = iter(kb.lookup_many(pinned))
+    rows: list[AuditRow] = []
+    for req in requirements:
+        row = AuditRow(req.package, req.version, req.where, "invalid", note=req.problem)
+        rows.append(row)
+        if req.problem:
+            continue
+        if not req.version:
+            row.status = "unpinned"
+            row.note = "no single version pinned with =="
+            continue
+        release = next(found)
+        if release is None:
+            known = kb.knows(req.package)
+            row.status = "unknown_version" if known else "unknown_package"
+            row.note = (
+                "version not among the package's known releases"
+                if known
+                else "no release of this package in the snapshot"
+            )
+            if parse_version(req.version) is None:
+                row.note = "not a PEP 440 version: no release can match it"
+            continue
+        row.status = "vulnerable" if release.vulnerable else "ok"
+        row.advisories = list(release.advisory_ids)
+        row.unscored_advisories = [a for a in release.advisory_ids if scores.get(a) is None]
+        row.max_cvss_score = release.max_cvss_score
+        row.max_cvss_rating = release.max_cvss_rating
+        row.fixed_in = release.fixed_in
+        row.yanked = release.yanked
+        row.bandit_status = release.bandit_status
+        row.bandit_high_findings = release.bandit_high_findings
+        row.scorecard_score = release.scorecard_score
+        if release.yanked:
+            row.note = "yanked on PyPI"
+    return rows
+
+
+def fails(row: AuditRow, threshold: str, allow_unknown: bool) -> bool:
+    """Whether ``row`` breaks ``--fail-on threshold`` (see the module documentation)."""
+    if row.status == "ok":
+        return False
+    if row.status != "vulnerable":
+        return not allow_unknown
+    if row.unscored_advisories or row.max_cvss_rating is None:
+        return True  # an advisory without a score meets every threshold
+    return RATING_LEVEL.get(row.max_cvss_rating.lower(), 4) >= RATING_LEVEL[threshold]
+
+
+def mark_failures(rows: Iterable[AuditRow], threshold: str | None, allow_unknown: bool) -> int:
+    """Set ``fails`` on every row; return how many fail (always 0 without a threshold)."""
+    count = 0
+    for row in rows:
+        row.fails = threshold is not None and fails(row, threshold, allow_unknown)
+        count += row.fails
+    return count
+
+
+def summary(rows: Sequence[AuditRow]) -> dict[str, int]:
+    """Rows per status (every status present, zero included), plus ``total`` and ``failing``."""
+    counts = Counter(row.status for row in rows)
+    result = {status: counts.get(status, 0) for status in STATUSES}
+    result["total"] = len(rows)
+    result["failing"] = sum(row.fails for row in rows)
+    return result
+
+
+def audit_document(
+    snapshot: dict[str, Any],
+    source: dict[str, Any],
+    rows: Sequence[AuditRow],
+    notes: Sequence[str],
+    warnings: Sequence[str],
+    fail_on: str | None,
+    allow_unknown: bool,
+    exit_code: int,
+) -> dict[str, Any]:
+    """The ``seckb.audit/1`` JSON document."""
+    return {
+        "schema": JSON_SCHEMA,
+        "snapshot": snapshot,
+        "source": source,
+        "fail_on": fail_on,
+        "allow_unknown": allow_unknown,
+        "exit_code": exit_code,
+        "summary": summary(rows),
+        "packages": [row.to_json() for row in rows],
+        "notes": list(notes),
+        "warnings": list(warnings),
+    }

@@ -1,0 +1,209 @@
+"""``seckb query``: which advisories affect a package (at a version), from a snapshot.
+
+Affected status is evaluated here from the advisory's ranges and explicit list, for any version
+asked, so a version that no release list knows (a local build, a post-release) is still judged
+exactly as ``affected_versions`` judges known ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from aggregators.core.names import normalize_name
+from aggregators.core.versions import parse_version, version_sort_key
+from aggregators.knowledge.affected import collect_entries, entry_affects
+from aggregators.sources.scorecards.parse import github_path, weakest
+from aggregators.store.snapshots import Snapshot
+
+JSON_SCHEMA = "seckb.query/1"
+
+
+@dataclass
+class Match:
+    """One advisory that names the package, with how it affects the asked version."""
+
+    id: str
+    aliases: list[str]
+    summary: str | None
+    published: str | None
+    modified: str | None
+    withdrawn: str | None
+    severity: dict[str, Any] | None
+    fixed_versions: list[str]
+    affected_by: str | None
+    affected_versions: int
+    references: list[str]
+
+
+@dataclass
+class QueryResult:
+    """The answer to ``seckb query``; :meth:`to_json` is the documented, stable JSON document."""
+
+    snapshot: dict[str, Any]
+    package: str
+    version: str | None
+    version_is_pep440: bool | None
+    known_package: bool
+    advisories: list[Match] = field(default_factory=list)
+    repository: dict[str, Any] | None = None
+
+    @property
+    def vulnerable(self) -> bool | None:
+        """For a version query: whether any active advisory affects it; else ``None``."""
+        if self.version is None:
+            return None
+        return any(m.affected_by and not m.withdrawn for m in self.advisories)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``seckb.query/1`` document."""
+        return {
+            "schema": JSON_SCHEMA,
+            "snapshot": self.snapshot,
+            "package": self.package,
+            "version": self.version,
+            "version_is_pep440": self.version_is_pep440,
+            "known_package": self.known_package,
+            "vulnerable": self.vulnerable,
+            "advisories": [asdict(m) for m in self.advisories],
+            "repository": self.repository,
+        }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _rows(snapshot: Snapshot, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
+    if not values:
+        return []
+    data = pq.read_table(snapshot.table_path(table), filters=[(column, "in", values)])
+    rows: list[dict[str, Any]] = data.to_pylist()
+    return rows
+
+
+def query(
+    snapshot: Snapshot, package: str, version: str | None = None, include_withdrawn: bool = False
+) -> QueryResult:
+    """Advisories naming ``package`` in ``snapshot``; with ``version``, those affecting it."""
+    name = normalize_name(package.strip())
+    lineage = snapshot.source("advisories").get("lineage", {})
+    result = QueryResult(
+        snapshot={
+            "id": snapshot.id,
+            "created_at": snapshot.manifest.get("created_at"),
+            "advisory_db_commit": lineage.get("commit"),
+        },
+        package=name,
+        version=version,
+        version_is_pep440=None if version is None else parse_version(version) is not None,
+        known_package=False,
+    )
+    result.repository = repository_health(snapshot, name)
+    packages = _rows(snapshot, "advisory_packages", "package", [name])
+    if not packages:
+        return result
+    result.known_package = True
+    ranges = _rows(snapshot, "advisory_ranges", "package", [name])
+    entries = collect_entries(packages, ranges)
+    ids = sorted({row["advisory_id"] for row in packages})
+    advisories = {row["id"]: row for row in _rows(snapshot, "advisories", "id", ids)}
+    affected = pq.read_table(
+        snapshot.table_path("affected_versions"),
+        columns=["advisory_id"],
+        filters=[("package", "=", name)],
+    )
+    tallies = pc.value_counts(affected.column("advisory_id"))
+    counts = dict(
+        zip(tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True)
+    )
+    fixed: dict[str, set[str]] = {}
+    for row in ranges:
+        if row["event"] == "fixed" and row["range_type"] == "ECOSYSTEM" and row["valid"]:
+            fixed.setdefault(row["advisory_id"], set()).add(row["version"])
+
+    for adv_id in ids:
+        adv = advisories.get(adv_id)
+        if adv is None or (adv["withdrawn"] is not None and not include_withdrawn):
+            continue
+        how = None
+        if version is not None:
+            found = [entry_affects(e, version) for e in entries if e.advisory_id == adv_id]
+            kinds = {k for k in found if k}
+            how = (
+                "both"
+                if "both" in kinds or kinds == {"list", "ranges"}
+                else next(iter(kinds), None)
+            )
+            if how is None:
+                continue
+        severity = None
+        if adv["severity_type"]:
+            severity = {
+                "type": adv["severity_type"],
+                "vector": adv["severity_vector"],
+                "score": adv["cvss_score"],
+                "rating": adv["cvss_rating"],
+            }
+        result.advisories.append(
+            Match(
+                id=adv_id,
+                aliases=list(adv["aliases"]),
+                summary=adv["summary"],
+                published=_iso(adv["published"]),
+                modified=_iso(adv["modified"]),
+                withdrawn=_iso(adv["withdrawn"]),
+                severity=severity,
+                fixed_versions=sorted(fixed.get(adv_id, ()), key=version_sort_key),
+                affected_by=how,
+                affected_versions=int(counts.get(adv_id, 0)),
+                references=[ref["url"] for ref in adv["references"]],
+            )
+        )
+    result.advisories.sort(key=lambda m: (-_score(m), m.id))
+    return result
+
+
+def repository_health(snapshot: Snapshot, package: str) -> dict[str, Any] | None:
+    """The package's source repository with its Scorecard score and weakest checks, if known."""
+    if "packages" not in snapshot.tables:
+        return None
+    rows = _rows(snapshot, "packages", "package", [package])
+    url = rows[0]["repository_url"] if rows else None
+    if not url:
+        return None
+    health: dict[str, Any] = {
+        "url": url,
+        "status": None,
+        "score": None,
+        "result_date": None,
+        "stale": None,
+        "weakest_checks": [],
+    }
+    path = github_path(url)
+    if path is None or "scorecards" not in snapshot.tables:
+        return health
+    key = "https://" + path.lower()
+    cards = _rows(snapshot, "scorecards", "repository", [key])
+    if cards:
+        card = cards[0]
+        health.update(
+            status=card["status"],
+            score=card["score"],
+            result_date=_iso(card["result_date"]),
+            stale=card["stale"],
+        )
+        checks = _rows(snapshot, "scorecard_checks", "repository", [key])
+        health["weakest_checks"] = [
+            {"check": c["check"], "score": c["score"], "risk": c["risk"], "reason": c["reason"]}
+            for c in weakest(checks)
+        ]
+    return health
+
+
+def _score(match: Match) -> float:
+    score = (match.severity or {}).get("score")
+    return float(score) if score is not None else -1.0

@@ -1,0 +1,212 @@
+"""Configuration: one typed object built from defaults, an optional TOML file, then ``SECKB_*``.
+
+Only entry points (the CLI, the DAGs) call :func:`load_settings`; everything else receives the
+resulting :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aggregators.core.errors import ConfigError
+
+DEFAULT_ADVISORY_DB_URL = "https://github.com/pypa/advisory-db.git"
+ENV_PREFIX = "SECKB_"
+CONFIG_ENV = "SECKB_CONFIG"
+
+
+def _default_home() -> Path:
+    return Path.cwd() / "warehouse" / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of seckb. Field ``x`` is set by key ``x`` in the config file or ``SECKB_X``."""
+
+    home: Path = field(default_factory=_default_home)
+    """Data root: git cache, staging, snapshots, the DuckDB file and the lock."""
+    advisory_db_url: str = DEFAULT_ADVISORY_DB_URL
+    """Any git URL, local path or git bundle holding the PyPA advisory-db."""
+    advisory_db_branch: str = ""
+    """Branch to follow; empty means the remote's default branch."""
+    keep_snapshots: int = 7
+    """How many published snapshots to keep; older ones are deleted after a publish."""
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """Worker processes for CPU-bound stages (advisory parsing)."""
+    parallel_min_files: int = 256
+    """Below this many advisory files, parse in-process (a pool costs more than it saves)."""
+    max_advisory_bytes: int = 1 << 20
+    """Advisory files larger than this are recorded in ``ingest_errors`` and not parsed."""
+    lock_wait_seconds: float = 0.0
+    """How long a second run waits for the data-root lock before refusing (0: refuse at once)."""
+    git_timeout_seconds: float = 600.0
+    """Upper bound for one git clone or fetch."""
+    pypi_url: str = "https://pypi.org"
+    """PyPI (or a mirror) base URL; projects are read from ``{pypi_url}/pypi/<name>/json``."""
+    pypi_concurrency: int = 8
+    """Requests in flight at once against PyPI."""
+    http_timeout_seconds: float = 30.0
+    """Read timeout of one HTTP request (the connect timeout is a third of it, at most 10 s)."""
+    http_attempts: int = 5
+    """Attempts per HTTP request (connection errors, 429 and 5xx are retried with backoff)."""
+    http_backoff_max_seconds: float = 30.0
+    """Longest wait between two attempts (``Retry-After`` is honoured up to 4x this)."""
+    watchlist: tuple[str, ...] = ()
+    """Packages tracked besides those named by advisories (comma-separated in the environment)."""
+    watchlist_files: tuple[Path, ...] = ()
+    """Requirements files: their packages are tracked and their pinned versions scanned."""
+    scan_latest: int = 3
+    """Bandit scans the latest N releases of every tracked package (plus watchlist pins)."""
+    sdist_max_bytes: int = 100 << 20
+    """Larger sdists are not downloaded (status ``too_large``)."""
+    archive_max_members: int = 50_000
+    """Archives with more members than this are refused (``unsafe_archive``)."""
+    archive_max_total_bytes: int = 1 << 30
+    """Most bytes extracted from one archive (zip-bomb guard)."""
+    archive_max_file_bytes: int = 16 << 20
+    """Larger single files are skipped and recorded in ``bandit_errors``."""
+    bandit_timeout_seconds: float = 300.0
+    """Wall-clock limit for one Bandit worker process on one batch of files."""
+    bandit_memory_mb: int = 2048
+    """Address-space limit of one Bandit worker process."""
+    max_age_hours: float = 48.0
+    """query, audit and recommend warn when the snapshot or one of its sources is older."""
+    schedule: str = "0 3 * * *"
+    """Cron schedule of the nightly Airflow DAG (read by the DAG file when Airflow parses it)."""
+    task_retries: int = 3
+    """Retries of each Airflow task (exponential backoff; read by the DAG file)."""
+    scorecard_url: str = "https://api.scorecard.dev"
+    """OpenSSF Scorecard API base URL (``{scorecard_url}/projects/github.com/<org>/<repo>``)."""
+    scorecard_concurrency: int = 8
+    """Requests in flight at once against the Scorecard API."""
+    scorecard_refresh_days: float = 7.0
+    """A repository asked about less than this many days ago is not asked again."""
+    scorecard_stale_days: float = 30.0
+    """A result describing a date older than this is flagged ``stale``."""
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """Directory holding published snapshots and ``LATEST``."""
+        return self.home / "snapshots"
+
+
+def _convert(name: str, raw: Any, target: Any) -> Any:
+    """Convert a raw config value (TOML value or env string) to the field's declared type."""
+    if target in ("tuple[str, ...]", "tuple[Path, ...]"):
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"invalid value for {name}: {raw!r} (expected a list)")
+        inner = "Path" if "Path" in target else "str"
+        return tuple(
+            _convert(name, str(item).strip(), inner) for item in items if str(item).strip()
+        )
+    try:
+        if target in ("Path", Path):
+            return Path(str(raw)).expanduser()
+        if target in ("int", int):
+            if isinstance(raw, bool):
+                raise ValueError("a boolean is not a number")
+            return int(raw)
+        if target in ("float", float):
+            return float(raw)
+        if target in ("str", str):
+            if not isinstance(raw, str):
+                raise ValueError("expected text")
+            return raw
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value for {name}: {raw!r} ({exc})") from exc
+    raise ConfigError(f"unsupported setting type for {name}")  # pragma: no cover
+
+
+def _validate(settings: Settings) -> Settings:
+    if settings.keep_snapshots < 1:
+        raise ConfigError("keep_snapshots must be at least 1")
+    if settings.workers < 1:
+        raise ConfigError("workers must be at least 1")
+    if settings.max_advisory_bytes < 1:
+        raise ConfigError("max_advisory_bytes must be positive")
+    if settings.lock_wait_seconds < 0:
+        raise ConfigError("lock_wait_seconds must not be negative")
+    if not settings.advisory_db_url:
+        raise ConfigError("advisory_db_url must not be empty")
+    for name in (
+        "pypi_concurrency",
+        "http_attempts",
+        "sdist_max_bytes",
+        "archive_max_members",
+        "archive_max_total_bytes",
+        "archive_max_file_bytes",
+        "bandit_memory_mb",
+    ):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be positive")
+    for name in ("http_timeout_seconds", "git_timeout_seconds", "bandit_timeout_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be positive")
+    for name in (
+        "http_backoff_max_seconds",
+        "scorecard_refresh_days",
+        "scorecard_stale_days",
+        "parallel_min_files",
+        "task_retries",
+    ):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} must not be negative")
+    if settings.scan_latest < 0:
+        raise ConfigError("scan_latest must not be negative")
+    if settings.scorecard_concurrency < 1:
+        raise ConfigError("scorecard_concurrency must be positive")
+    if not settings.scorecard_url.startswith(("http://", "https://")):
+        raise ConfigError(f"scorecard_url must be an http(s) URL, not {settings.scorecard_url!r}")
+    if not settings.pypi_url.startswith(("http://", "https://")):
+        raise ConfigError(f"pypi_url must be an http(s) URL, not {settings.pypi_url!r}")
+    return settings
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build :class:`Settings`: defaults, TOML file, ``SECKB_*`` variables, then ``overrides``.
+
+    The file is ``config_file`` if given, else ``$SECKB_CONFIG`` if set. Unknown keys in the file
+    and unknown ``SECKB_*`` variables are errors, so a typo never silently falls back to a default.
+    """
+    env = os.environ if env is None else env
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+
+    path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        for key, raw in data.items():
+            if key not in fields:
+                raise ConfigError(f"unknown setting {key!r} in {path}")
+            values[key] = _convert(key, raw, fields[key].type)
+
+    for var, raw in env.items():
+        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
+            continue
+        key = var[len(ENV_PREFIX) :].lower()
+        if key not in fields:
+            raise ConfigError(f"unknown environment variable {var}")
+        values[key] = _convert(var, raw, fields[key].type)
+
+    for key, raw in overrides.items():
+        if raw is not None:
+            values[key] = _convert(key, raw, fields[key].type)
+
+    settings = Settings(**values)
+    return _validate(dataclasses.replace(settings, home=settings.home.resolve()))

@@ -1,0 +1,230 @@
+"""The one HTTP layer: a ``requests`` session with timeouts, a User-Agent, conditional requests,
+and retries with backoff (tenacity) on connection errors, 429 (honouring ``Retry-After``) and 5xx.
+
+Sources never build their own sessions; they get an :class:`HttpClient` and decide what a 404 or
+a 304 means for them. Errors that survive the retries become :class:`HttpError` (a
+``SourceError``), with the URL and a one-line reason.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
+
+from aggregators import __version__
+from aggregators.core.config import Settings
+from aggregators.core.errors import SourceError
+from aggregators.core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"seckb/{__version__} (+https://github.com/seckb/seckb; security knowledge base)"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class HttpError(SourceError):
+    """A request failed for good (after retries, or with a status the caller cannot use)."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        """Remember the URL, the status (if any) and a one-line reason."""
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.status = status
+
+
+class _Retryable(Exception):
+    """Internal: a failure worth another attempt, with the server's requested delay if any."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts and retry policy of one client."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    attempts: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 120.0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), if valid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def make_session(user_agent: str = USER_AGENT) -> requests.Session:
+    """A session with seckb's User-Agent and no hidden retries (tenacity does them, visibly)."""
+    session = requests.Session()
+    session.headers["User-Agent"] = user_agent
+    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=32, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class HttpClient:
+    """GET with timeouts, retries and conditional requests over one shared session."""
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        settings: HttpSettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Use ``session`` (or a new one) with ``settings``; ``sleep`` is injectable for tests."""
+        self.session = session or make_session()
+        self.settings = settings or HttpSettings()
+        self._sleep = sleep
+        self.requests_sent = 0
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.settings.retry_after_max)
+        # exponential backoff with jitter: initial * 2^(n-1) + U(0, initial), capped
+        attempt = max(1, int(state.attempt_number))
+        initial = self.settings.backoff_initial
+        delay = float(initial * 2 ** (attempt - 1) + random.uniform(0, initial))
+        return min(delay, self.settings.backoff_max)
+
+    def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+        ok: frozenset[int] = frozenset({200, 304, 404}),
+    ) -> requests.Response:
+        """GET ``url``; return the response when its status is in ``ok``, else raise HttpError.
+
+        Retries connection errors, timeouts, 429 and 5xx with exponential backoff and jitter,
+        waiting what ``Retry-After`` asks (capped). With ``etag``, sends ``If-None-Match`` so an
+        unchanged resource costs a 304.
+        """
+        request_headers = dict(headers or {})
+        if etag:
+            request_headers["If-None-Match"] = etag
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(url, request_headers, stream, ok)
+        except _Retryable as exc:
+            raise HttpError(
+                url, f"{exc} (gave up after {self.settings.attempts} attempts)"
+            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self, url: str, headers: dict[str, str], stream: bool, ok: frozenset[int]
+    ) -> requests.Response:
+        self.requests_sent += 1
+        try:
+            response = self.session.get(
+                url,
+                headers=headers,
+                stream=stream,
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+            )
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            log.info("GET %s failed: %s; retrying", url, type(exc).__name__)
+            raise _Retryable(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+        if response.status_code in RETRY_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            response.close()
+            log.info("GET %s answered %d; retrying", url, response.status_code)
+            raise _Retryable(f"HTTP {response.status_code}", retry_after)
+        if response.status_code not in ok:
+            response.close()
+            raise HttpError(url, f"HTTP {response.status_code}", response.status_code)
+        return response
+
+    def get_json(self, url: str, *, etag: str | None = None) -> tuple[int, Any, str | None]:
+        """GET a JSON document: ``(status, document or None, ETag)``; 304/404 carry no document.
+
+        A body that is not JSON, or a truncated one, is an :class:`HttpError`.
+        """
+        response = self.get(url, etag=etag)
+        if response.status_code != 200:
+            return response.status_code, None, etag if response.status_code == 304 else None
+        try:
+            document = response.json()
+        except (ValueError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise HttpError(url, f"malformed JSON: {_first_line(exc)}", 200) from exc
+        return 200, document, response.headers.get("ETag")
+
+
+def client_for(settings: Settings, session: requests.Session | None = None) -> HttpClient:
+    """The HTTP client every source uses, configured from ``settings``."""
+    timeout = settings.http_timeout_seconds
+    return HttpClient(
+        session,
+        HttpSettings(
+            connect_timeout=min(10.0, timeout / 3),
+            read_timeout=timeout,
+            attempts=settings.http_attempts,
+            backoff_initial=min(0.5, settings.http_backoff_max_seconds),
+            backoff_max=settings.http_backoff_max_seconds,
+            retry_after_max=4 * settings.http_backoff_max_seconds,
+        ),
+    )
+
+
+class HttpSource:
+    """Base of the sources that speak HTTP: settings, data root and one shared client."""
+
+    def __init__(
+        self, settings: Settings, workspace: Workspace, client: HttpClient | None = None
+    ) -> None:
+        """Bind the source to its settings and data root; ``client`` defaults to one built
+        from the settings (tests pass their own)."""
+        self.settings = settings
+        self.workspace = workspace
+        self.client = client or client_for(settings)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -1,0 +1,184 @@
+"""The advisory-db's git mirror: a bare repository under the data root, kept with GitPython.
+
+Files are read straight from git objects (``git cat-file --batch`` through GitPython), so no
+working tree is checked out, and a file's blob id tells whether its content changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import git
+
+from aggregators.core.config import Settings
+from aggregators.core.errors import SourceError
+from aggregators.core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    """A file in a commit's tree: path, blob id and size in bytes."""
+
+    path: str
+    blob: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of ``git diff --name-status``: ``A``, ``M``, ``D`` or ``T`` and the path."""
+
+    status: str
+    path: str
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """Where the followed branch stands after a clone or fetch."""
+
+    branch: str
+    commit: str
+    committed_at: datetime
+
+
+def _one_line(exc: git.GitCommandError) -> str:
+    text = (exc.stderr or exc.stdout or str(exc)).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    meaningful = [ln for ln in lines if ln.lower().startswith(("fatal", "error"))]
+    line = (meaningful or lines[-1:] or [str(exc.status)])[0]
+    return line.removeprefix("stderr: ").strip("'\" ")
+
+
+class AdvisoryRepo:
+    """A bare mirror of the advisory-db at ``path`` following ``url``."""
+
+    def __init__(self, path: Path, url: str, timeout: float = 600.0) -> None:
+        """Remember where the mirror lives and what it mirrors; nothing touches disk yet."""
+        self.path = path
+        self.url = url
+        self.timeout = timeout
+        self._repo: git.Repo | None = None
+
+    @property
+    def repo(self) -> git.Repo:
+        """The GitPython repository (after :meth:`sync`)."""
+        if self._repo is None:
+            self._repo = git.Repo(self.path)
+        return self._repo
+
+    def _open_or_init(self) -> git.Repo:
+        if self.path.exists():
+            try:
+                repo = git.Repo(self.path)
+                if repo.bare and repo.remotes and repo.remotes.origin.url == self.url:
+                    return repo
+            except (git.InvalidGitRepositoryError, git.NoSuchPathError, AttributeError):
+                pass
+            log.warning("advisory-db cache at %s is stale or foreign; re-cloning", self.path)
+            shutil.rmtree(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repo = git.Repo.init(self.path, bare=True)
+        repo.create_remote("origin", self.url)
+        return repo
+
+    def _default_branch(self, repo: git.Repo) -> str:
+        """The remote's default branch: its HEAD symref, else the branch HEAD points at."""
+        try:
+            out = str(
+                repo.git.ls_remote("--symref", "origin", "HEAD", kill_after_timeout=self.timeout)
+            )
+        except git.GitCommandError as exc:
+            raise SourceError(f"cannot reach advisory-db at {self.url}: {_one_line(exc)}") from exc
+        head_sha = ""
+        for line in out.splitlines():
+            if line.startswith("ref: ") and line.endswith("\tHEAD"):
+                return line[5:].split("\t")[0].removeprefix("refs/heads/")
+            if line.endswith("\tHEAD"):
+                head_sha = line.split("\t")[0]
+        branches = {ref.remote_head: ref.commit.hexsha for ref in repo.remotes.origin.refs}
+        matching = sorted(name for name, sha in branches.items() if sha == head_sha)
+        for preferred in ("main", "master"):
+            if preferred in matching or (not matching and preferred in branches):
+                return preferred
+        if matching:
+            return matching[0]
+        raise SourceError(f"cannot tell the default branch of {self.url}; set advisory_db_branch")
+
+    def sync(self, branch: str = "") -> SyncResult:
+        """Clone on first use, fetch afterwards; return the followed branch's head commit."""
+        repo = self._open_or_init()
+        try:
+            repo.git.fetch(
+                "--prune",
+                "--no-tags",
+                "origin",
+                "+refs/heads/*:refs/remotes/origin/*",
+                kill_after_timeout=self.timeout,
+            )
+        except git.GitCommandError as exc:
+            raise SourceError(
+                f"cannot fetch advisory-db from {self.url}: {_one_line(exc)}"
+            ) from exc
+        self._repo = repo
+        branch = branch or self._default_branch(repo)
+        try:
+            commit = repo.commit(f"refs/remotes/origin/{branch}")
+        except (git.BadName, ValueError) as exc:
+            raise SourceError(f"advisory-db at {self.url} has no branch {branch!r}") from exc
+        return SyncResult(branch, commit.hexsha, commit.committed_datetime.astimezone(UTC))
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether ``sha`` names a commit present in the mirror."""
+        try:
+            return self.repo.commit(sha).type == "commit"
+        except (git.BadName, ValueError, git.GitCommandError):
+            return False
+
+    def list_files(self, commit: str, prefix: str) -> list[TreeFile]:
+        """Every blob below ``prefix`` in ``commit`` with its size (one ``git ls-tree``)."""
+        out: str = self.repo.git.ls_tree("-r", "-l", "-z", commit, "--", prefix)
+        files = []
+        for record in out.split("\0"):
+            if not record:
+                continue
+            meta, _, path = record.partition("\t")
+            _mode, kind, blob, size = meta.split()
+            if kind == "blob":
+                files.append(TreeFile(path, blob, int(size) if size.isdigit() else 0))
+        return files
+
+    def changes(self, old: str, new: str, prefix: str) -> list[Change]:
+        """Files below ``prefix`` that differ between two commits (renames as delete + add)."""
+        out: str = self.repo.git.diff("--name-status", "--no-renames", "-z", old, new, "--", prefix)
+        fields = [f for f in out.split("\0") if f]
+        return [Change(fields[i][0], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+
+    def close(self) -> None:
+        """Stop the git helper processes GitPython keeps (``cat-file --batch``)."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    def read_blobs(self, blobs: Sequence[str]) -> Iterator[bytes]:
+        """Yield the content of each blob id, in order, through one ``git cat-file --batch``."""
+        for blob in blobs:
+            _sha, _kind, _size, stream = self.repo.git.stream_object_data(blob)
+            yield stream.read()
+
+
+def fetch_advisory_db(settings: Settings, workspace: Workspace) -> SyncResult:
+    """Clone or fetch the advisory-db mirror of ``workspace`` (the source's I/O step)."""
+    repo = AdvisoryRepo(
+        workspace.advisory_db, settings.advisory_db_url, settings.git_timeout_seconds
+    )
+    try:
+        return repo.sync(settings.advisory_db_branch)
+    finally:
+        repo.close()

@@ -1,0 +1,183 @@
+"""The ``bandit`` source: which releases to analyse, and carrying finished analyses forward.
+
+Policy: the latest ``scan_latest`` final (not pre-, not yanked, PEP 440) releases of every tracked
+package, plus every version pinned in the watchlist files. A release whose previous analysis is
+final for the same sdist digest, Bandit version and configuration is carried forward without
+downloading anything; everything else (new releases, transient failures: ``download_error``,
+``timeout``, ``bandit_error``) is analysed by :func:`analyse_releases`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aggregators.clients.inputs.requirements import read_requirements
+from aggregators.core.config import Settings
+from aggregators.core.contracts import contract
+from aggregators.core.http import HttpSource
+from aggregators.core.progress import Progress
+from aggregators.core.versions import canonical_version, parse_version
+from aggregators.sources.bandit.analyse import TABLES, ScanTarget, analyse_releases
+from aggregators.sources.bandit.engine import bandit_version, config_hash
+from aggregators.sources.base import UNCHANGED, UPDATED, RunState, SourceResult
+
+log = logging.getLogger(__name__)
+
+SOURCE = "bandit"
+FINAL = frozenset({"scanned", "no_sdist", "too_large", "unsafe_archive"})
+"""Statuses that will not change by trying again with the same sdist and Bandit."""
+
+
+def watchlist_pins(settings: Settings) -> set[tuple[str, str]]:
+    """(package, version) pinned exactly in the watchlist files (unreadable files are skipped:
+    the pypi source reports them)."""
+    pins: set[tuple[str, str]] = set()
+    for path in settings.watchlist_files:
+        try:
+            found, _problems = read_requirements(path)
+        except OSError:
+            continue
+        pins.update((p.package, p.version) for p in found if p.version)
+    return pins
+
+
+def select_targets(
+    releases: Sequence[Mapping[str, Any]],
+    latest: int,
+    pins: Iterable[tuple[str, str]] = (),
+    packages: Iterable[str] | None = None,
+) -> list[ScanTarget]:
+    """The releases to analyse (pure): latest ``latest`` final releases per package, plus pins."""
+    only = set(packages) if packages is not None else None
+    by_package: dict[str, list[Mapping[str, Any]]] = {}
+    for row in releases:
+        if only is None or row["package"] in only:
+            by_package.setdefault(row["package"], []).append(row)
+    pinned: dict[str, set[str]] = {}
+    for package, version in pins:  # matched by PEP 440 equality: a pin on 2.2.0 finds 2.2
+        pinned.setdefault(package, set()).add(canonical_version(version))
+    chosen: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for package, rows in by_package.items():
+        finals = [r for r in rows if r["is_pep440"] and not r["is_prerelease"] and not r["yanked"]]
+        finals.sort(key=lambda r: parse_version(r["version"]), reverse=True)  # type: ignore[arg-type,return-value]
+        for row in finals[:latest]:
+            chosen[(package, row["version"])] = row
+        for row in rows:
+            if row["version_canonical"] in pinned.get(package, ()):
+                chosen[(package, row["version"])] = row
+    return [
+        ScanTarget(
+            package=row["package"],
+            version=row["version"],
+            filename=row["sdist_filename"],
+            url=row["sdist_url"],
+            sha256=row["sdist_sha256"],
+            size=row["sdist_size"],
+        )
+        for _key, row in sorted(chosen.items())
+    ]
+
+
+class BanditSource(HttpSource):
+    """Static analysis of sdists with Bandit as the ``bandit`` source."""
+
+    name = SOURCE
+
+    def lineage(self) -> dict[str, Any]:
+        """What the analyses depend on: Bandit's version and configuration, and the policy."""
+        return {
+            "bandit_version": bandit_version(),
+            "config_hash": config_hash(),
+            "scan_latest": self.settings.scan_latest,
+        }
+
+    def targets(self, state: RunState) -> list[ScanTarget]:
+        """Every release the knowledge base wants analysed now."""
+        releases = state.table("releases")
+        if releases is None:
+            return []
+        return select_targets(
+            releases.to_pylist(),
+            self.settings.scan_latest,
+            watchlist_pins(self.settings),
+            state.packages,
+        )
+
+    def split(
+        self, state: RunState, targets: Sequence[ScanTarget]
+    ) -> tuple[list[ScanTarget], dict[str, pa.Table]]:
+        """Targets that need analysis, and the previous rows of those carried forward."""
+        previous = state.previous
+        old = {name: previous.read(name) if previous else None for name in TABLES}
+        scans = old["bandit_scans"]
+        version, config = bandit_version(), config_hash()
+        done: set[tuple[str, str, str]] = set()
+        if scans is not None:
+            for row in scans.to_pylist():
+                if (
+                    row["status"] in FINAL
+                    and row["bandit_version"] == version
+                    and row["config_hash"] == config
+                ):
+                    done.add((row["package"], row["version"], row["sdist_sha256"] or ""))
+        keep: set[tuple[str, str]] = set()
+        todo: list[ScanTarget] = []
+        for t in targets:
+            if (t.package, t.version, t.sha256 or "") in done:
+                keep.add((t.package, t.version))
+            else:
+                todo.append(t)
+        carried: dict[str, pa.Table] = {}
+        for name in TABLES:
+            table = old[name]
+            if table is None or not keep:
+                carried[name] = contract(name).empty()
+                continue
+            ids = pc.binary_join_element_wise(
+                table.column("package"), table.column("version"), "\0"
+            )
+            wanted = pa.array(sorted(f"{p}\0{v}" for p, v in keep), pa.string())
+            carried[name] = table.filter(pc.is_in(ids, wanted))
+        return todo, carried
+
+    def update(self, state: RunState, progress: Progress) -> SourceResult:
+        """Analyse what is new and return complete tables for every target."""
+        targets = self.targets(state)
+        todo, carried = self.split(state, targets)
+        if state.packages is not None and state.previous is not None:
+            # a narrowed run keeps the other packages' analyses as they were
+            for name in TABLES:
+                old = state.previous.read(name)
+                if old is not None:
+                    others = pc.invert(
+                        pc.is_in(
+                            old.column("package"), pa.array(sorted(state.packages), pa.string())
+                        )
+                    )
+                    carried[name] = pa.concat_tables([carried[name], old.filter(others)])
+        log.info("bandit: %d releases targeted, %d to analyse", len(targets), len(todo))
+        result = analyse_releases(self.settings, self.workspace, self.client, todo, progress)
+        tables = {
+            name: contract(name).conform(pa.concat_tables([carried[name], result.tables[name]]))
+            for name in TABLES
+        }
+        tables["ingest_errors"] = contract("ingest_errors").empty()
+        stats = dict(result.stats)
+        stats.update(targets=len(targets), carried_forward=len(targets) - len(todo))
+        previous_scans = state.previous.read("bandit_scans") if state.previous else None
+        same_set = (
+            previous_scans is not None
+            and previous_scans.num_rows == tables["bandit_scans"].num_rows
+        )
+        changed = bool(todo) or not same_set
+        lineage = {
+            "bandit_version": bandit_version(),
+            "config_hash": config_hash(),
+            "scan_latest": self.settings.scan_latest,
+        }
+        return SourceResult(SOURCE, UPDATED if changed else UNCHANGED, lineage, tables, stats)
