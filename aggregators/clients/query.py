@@ -13,13 +13,14 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from aggregators.core.names import normalize_name
+from aggregators.core.names import normalize_name, repository_key
 from aggregators.core.versions import parse_version, version_sort_key
 from aggregators.knowledge.affected import collect_entries, entry_affects
-from aggregators.sources.scorecards.parse import github_path, weakest
 from aggregators.store.snapshots import Snapshot
 
 JSON_SCHEMA = "seckb.query/1"
+RISK_ORDER = {"Critical": 4, "High": 3, "Medium": 2, "Low": 1}
+"""Scorecard check risks, riskiest first (the ``risk`` column of ``scorecard_checks``)."""
 
 
 @dataclass
@@ -183,10 +184,9 @@ def repository_health(snapshot: Snapshot, package: str) -> dict[str, Any] | None
         "stale": None,
         "weakest_checks": [],
     }
-    path = github_path(url)
-    if path is None or "scorecards" not in snapshot.tables:
+    key = repository_key(url)
+    if key is None or "scorecards" not in snapshot.tables:
         return health
-    key = "https://" + path.lower()
     cards = _rows(snapshot, "scorecards", "repository", [key])
     if cards:
         card = cards[0]
@@ -207,3 +207,11 @@ def repository_health(snapshot: Snapshot, package: str) -> dict[str, Any] | None
 def _score(match: Match) -> float:
     score = (match.severity or {}).get("score")
     return float(score) if score is not None else -1.0
+
+
+def weakest(checks: list[dict[str, Any]], count: int = 3) -> list[dict[str, Any]]:
+    """The lowest-scored conclusive checks, the riskier first among equal scores."""
+    scored = [c for c in checks if c["score"] is not None]
+    return sorted(
+        scored, key=lambda c: (c["score"], -RISK_ORDER.get(c["risk"] or "", 0), c["check"])
+    )[:count]

@@ -29,3 +29,10 @@ class SchemaError(SeckbError):
 
 class StaleRunError(SeckbError):
     """A staged run would publish data older than the current snapshot."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (at most ``limit`` characters), or its type's
+    name when it has no message: how errors from libraries are shown in one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -27,7 +27,7 @@ from tenacity import (
 
 from aggregators import __version__
 from aggregators.core.config import Settings
-from aggregators.core.errors import SourceError
+from aggregators.core.errors import SourceError, first_line
 from aggregators.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class HttpClient:
             requests.exceptions.ContentDecodingError,
         ) as exc:
             log.info("GET %s failed: %s; retrying", url, type(exc).__name__)
-            raise _Retryable(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+            raise _Retryable(f"{type(exc).__name__}: {first_line(exc)}") from exc
         if response.status_code in RETRY_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             response.close()
@@ -192,7 +192,7 @@ class HttpClient:
         try:
             document = response.json()
         except (ValueError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise HttpError(url, f"malformed JSON: {_first_line(exc)}", 200) from exc
+            raise HttpError(url, f"malformed JSON: {first_line(exc)}", 200) from exc
         return 200, document, response.headers.get("ETag")
 
 
@@ -223,8 +223,3 @@ class HttpSource:
         self.settings = settings
         self.workspace = workspace
         self.client = client or client_for(settings)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aggregators.core.contracts import contract
+from aggregators.core.names import repository_key
 from aggregators.core.versions import version_sort_key
-from aggregators.sources.scorecards.parse import github_path
 
 NOT_ANALYSED = "not_analysed"
 
@@ -68,8 +68,7 @@ def _scorecards(
     }
     found: dict[str, tuple[float | None, Any]] = {}
     for row in packages.select(["package", "repository_url"]).to_pylist():
-        path = github_path(row["repository_url"]) if row["repository_url"] else None
-        key = "https://" + path.lower() if path else None
+        key = repository_key(row["repository_url"])
         if key in by_repo:
             found[row["package"]] = by_repo[key]
     return found

@@ -55,3 +55,16 @@ class RunState:
             if result.status == UPDATED and name in result.tables:
                 return result.tables[name]
         return self.previous.read(name) if self.previous is not None else None
+
+
+def error_row(
+    source: str, path: str, reason: str, level: str = "error", advisory_id: str | None = None
+) -> dict[str, Any]:
+    """One ``ingest_errors`` row: ``level`` error (record skipped) or warning (record kept)."""
+    return {
+        "source": source,
+        "path": path,
+        "advisory_id": advisory_id,
+        "level": level,
+        "reason": reason,
+    }

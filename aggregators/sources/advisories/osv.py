@@ -20,6 +20,7 @@ from aggregators.core.versions import parse_version
 from aggregators.knowledge.ranges import EVENT_KINDS
 from aggregators.sources.advisories.fastyaml import load_yaml
 from aggregators.sources.advisories.severity import choose_severity
+from aggregators.sources.base import error_row
 
 SOURCE = "advisories"
 ADVISORY_SUFFIXES = (".yaml", ".yml", ".json")
@@ -37,15 +38,7 @@ class ParsedFile:
 
     def error(self, reason: str, advisory_id: str | None = None, level: str = "error") -> None:
         """Record a problem with this file."""
-        self.errors.append(
-            {
-                "source": SOURCE,
-                "path": self.path,
-                "advisory_id": advisory_id,
-                "level": level,
-                "reason": reason,
-            }
-        )
+        self.errors.append(error_row(SOURCE, self.path, reason, level, advisory_id))
 
 
 def load_document(path: str, data: bytes) -> Any:

@@ -28,7 +28,14 @@ from aggregators.core.versions import canonical_version
 from aggregators.core.workspace import Workspace
 from aggregators.sources.advisories.gitsync import AdvisoryRepo, SyncResult, TreeFile
 from aggregators.sources.advisories.osv import ADVISORY_SUFFIXES, SOURCE, ParsedFile, parse_batch
-from aggregators.sources.base import SOURCE_TABLES, UNCHANGED, UPDATED, RunState, SourceResult
+from aggregators.sources.base import (
+    SOURCE_TABLES,
+    UNCHANGED,
+    UPDATED,
+    RunState,
+    SourceResult,
+    error_row,
+)
 from aggregators.store.snapshots import Snapshot
 
 log = logging.getLogger(__name__)
@@ -284,16 +291,8 @@ class AdvisorySource:
                 winner, *losers = sorted(group, key=_dedupe_key)
                 for loser in losers:
                     dropped.add(loser["source_path"])
-                    errors.append(
-                        {
-                            "source": SOURCE,
-                            "path": loser["source_path"],
-                            "advisory_id": adv_id,
-                            "level": "error",
-                            "reason": f"duplicate id {adv_id}: "
-                            f"already defined in {winner['source_path']}",
-                        }
-                    )
+                    reason = f"duplicate id {adv_id}: already defined in {winner['source_path']}"
+                    errors.append(error_row(SOURCE, loser["source_path"], reason, "error", adv_id))
         if dropped:
             mask = pa.array(sorted(dropped), pa.string())
             for name in TABLES:

@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 import urllib3
 
+from aggregators.core.errors import first_line
 from aggregators.core.http import HttpClient, HttpError
 from aggregators.sources.bandit.outcomes import DOWNLOAD_ERROR, TOO_LARGE, ReleaseProblem
 
@@ -76,9 +77,8 @@ def _fetch(
                     digest.update(chunk)
                     out.write(chunk)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise ReleaseProblem(
-                DOWNLOAD_ERROR, f"download broke off after {received} bytes: {detail}"
+                DOWNLOAD_ERROR, f"download broke off after {received} bytes: {first_line(exc)}"
             ) from exc
     if size is not None and received != size:
         what = "truncated" if received < size else "longer than declared"

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from aggregators.core.errors import first_line
 from aggregators.sources.bandit.classify import (
     UnsafePath,
     common_top_dir,
@@ -163,9 +164,9 @@ def extract_python_files(
     except _KeepFailed as failed:  # the caller's own error, not the archive's
         raise failed.error from None
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError) as exc:
-        raise ReleaseProblem(UNSAFE_ARCHIVE, f"corrupt archive: {_one_line(exc)}") from exc
+        raise ReleaseProblem(UNSAFE_ARCHIVE, f"corrupt archive: {first_line(exc)}") from exc
     except OSError as exc:  # gzip/bz2 raise OSError for bad data
-        raise ReleaseProblem(UNSAFE_ARCHIVE, f"corrupt archive: {_one_line(exc)}") from exc
+        raise ReleaseProblem(UNSAFE_ARCHIVE, f"corrupt archive: {first_line(exc)}") from exc
     top = common_top_dir([p for p, _, _ in found] + [p for p, _ in skipped])
     by_path: dict[str, ExtractedFile] = {}
     for parts, sha, size in found:  # a later duplicate member wins, as tar itself would
@@ -356,8 +357,3 @@ def _write(dest: Path, sha: str, content: bytes) -> None:
         tmp.replace(final)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -27,7 +27,14 @@ from aggregators.core.contracts import contract
 from aggregators.core.errors import SourceError
 from aggregators.core.http import HttpError, HttpSource
 from aggregators.core.progress import Progress
-from aggregators.sources.base import SOURCE_TABLES, UNCHANGED, UPDATED, RunState, SourceResult
+from aggregators.sources.base import (
+    SOURCE_TABLES,
+    UNCHANGED,
+    UPDATED,
+    RunState,
+    SourceResult,
+    error_row,
+)
 from aggregators.sources.pypi.project import ProjectError, parse_project, status_row
 
 log = logging.getLogger(__name__)
@@ -64,25 +71,14 @@ def watchlist(settings: Settings) -> tuple[set[str], list[dict[str, Any]]]:
         try:
             pins, problems = read_requirements(path)
         except OSError as exc:
-            errors.append(
-                {
-                    "source": SOURCE,
-                    "path": str(path),
-                    "advisory_id": None,
-                    "level": "error",
-                    "reason": f"cannot read watchlist file: {exc.strerror}",
-                }
-            )
+            reason = f"cannot read watchlist file: {exc.strerror}"
+            errors.append(error_row(SOURCE, str(path), reason))
             continue
         names.update(pin.package for pin in pins)
         errors.extend(
-            {
-                "source": SOURCE,
-                "path": f"{p.origin}:{p.line}",
-                "advisory_id": None,
-                "level": "warning",
-                "reason": f"requirement not understood: {p.reason}",
-            }
+            error_row(
+                SOURCE, f"{p.origin}:{p.line}", f"requirement not understood: {p.reason}", "warning"
+            )
             for p in problems
         )
     return names, errors
@@ -159,15 +155,8 @@ class PyPISource(HttpSource):
         tables, stats = self._tables(results, tracked, wanted, old_packages, old_releases, now)
         for r in results:
             if r.status in ("error", "not_found"):
-                errors.append(
-                    {
-                        "source": SOURCE,
-                        "path": r.url,
-                        "advisory_id": None,
-                        "level": "error" if r.status == "error" else "warning",
-                        "reason": r.reason or r.status,
-                    }
-                )
+                level = "error" if r.status == "error" else "warning"
+                errors.append(error_row(SOURCE, r.url, r.reason or r.status, level))
         tables["ingest_errors"] = contract("ingest_errors").table_from_rows(errors)
         lineage = {
             "url": self.settings.pypi_url,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from aggregators.core.clock import parse_timestamp
 
@@ -37,7 +36,6 @@ CHECK_RISK = {
     "Vulnerabilities": "High",
     "Webhooks": "Critical",
 }
-RISK_ORDER = {"Critical": 4, "High": 3, "Medium": 2, "Low": 1}
 
 
 class ScorecardError(ValueError):
@@ -132,20 +130,3 @@ def parse_scorecard(
         },
         checks=checks,
     )
-
-
-def weakest(checks: list[dict[str, Any]], count: int = 3) -> list[dict[str, Any]]:
-    """The lowest-scored conclusive checks, the riskier first among equal scores."""
-    scored = [c for c in checks if c["score"] is not None]
-    return sorted(
-        scored, key=lambda c: (c["score"], -RISK_ORDER.get(c["risk"] or "", 0), c["check"])
-    )[:count]
-
-
-def github_path(url: str) -> str | None:
-    """``github.com/<owner>/<repo>`` (case kept) for a GitHub repository URL, else ``None``."""
-    parts = urlsplit(url)
-    segments = [s for s in parts.path.split("/") if s]
-    if (parts.hostname or "").lower() != "github.com" or len(segments) < 2:
-        return None
-    return f"github.com/{segments[0]}/{segments[1]}"

@@ -22,9 +22,17 @@ from aggregators.core.clock import utcnow
 from aggregators.core.contracts import contract
 from aggregators.core.errors import SourceError
 from aggregators.core.http import HttpError, HttpSource
+from aggregators.core.names import github_path, repository_key
 from aggregators.core.progress import Progress
-from aggregators.sources.base import SOURCE_TABLES, UNCHANGED, UPDATED, RunState, SourceResult
-from aggregators.sources.scorecards.parse import ScorecardError, github_path, parse_scorecard
+from aggregators.sources.base import (
+    SOURCE_TABLES,
+    UNCHANGED,
+    UPDATED,
+    RunState,
+    SourceResult,
+    error_row,
+)
+from aggregators.sources.scorecards.parse import ScorecardError, parse_scorecard
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +58,9 @@ def repositories(packages: pa.Table | None, only: Iterable[str] | None) -> dict[
     wanted = set(only) if only is not None else None
     for row in packages.select(["package", "repository_url"]).to_pylist():
         url = row["repository_url"]
-        path = github_path(url) if url else None
-        if path is None or (wanted is not None and row["package"] not in wanted):
+        path, key = (github_path(url), repository_key(url)) if url else (None, None)
+        if path is None or key is None or (wanted is not None and row["package"] not in wanted):
             continue
-        key = "https://" + path.lower()
         found.setdefault(key, Repository(key, path)).packages.add(row["package"])
     return found
 
@@ -162,13 +169,7 @@ class ScorecardSource(HttpSource):
             "scorecard_checks": contract("scorecard_checks").table_from_rows(checks),
             "ingest_errors": contract("ingest_errors").table_from_rows(
                 [
-                    {
-                        "source": SOURCE,
-                        "path": r["repository"],
-                        "advisory_id": None,
-                        "level": "error",
-                        "reason": r["reason"],
-                    }
+                    error_row(SOURCE, r["repository"], r["reason"])
                     for r in rows
                     if r["status"] == "error"
                 ]
@@ -212,4 +213,4 @@ def _empty(status: str, reason: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["ScorecardSource", "github_path", "repositories"]
+__all__ = ["ScorecardSource", "repositories"]

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from fakes import FakeServer, Reply, json_reply, serving, simple_project
 
-from aggregators.clients.query import query
+from aggregators.clients.query import query, weakest
 from aggregators.core.config import Settings
 from aggregators.core.errors import SourceError
 from aggregators.core.workspace import Workspace
 from aggregators.run.ingest import ingest
-from aggregators.sources.scorecards.parse import ScorecardError, parse_scorecard, weakest
+from aggregators.sources.scorecards.parse import ScorecardError, parse_scorecard
 from aggregators.sources.scorecards.source import github_path
 from aggregators.store.snapshots import Snapshot, SnapshotStore
 from helpers import AdvisoryRepo, advisory_yaml
