@@ -16,8 +16,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aggregators.clients.inputs.requirements import read_requirements
-from aggregators.core.config import Settings
 from aggregators.core.contracts import contract
 from aggregators.core.http import HttpSource
 from aggregators.core.progress import Progress
@@ -25,25 +23,13 @@ from aggregators.core.versions import canonical_version, parse_version
 from aggregators.sources.bandit.analyse import TABLES, ScanTarget, analyse_releases
 from aggregators.sources.bandit.engine import bandit_version, config_hash
 from aggregators.sources.base import UNCHANGED, UPDATED, RunState, SourceResult
+from aggregators.sources.watchlist import watchlist_pins
 
 log = logging.getLogger(__name__)
 
 SOURCE = "bandit"
 FINAL = frozenset({"scanned", "no_sdist", "too_large", "unsafe_archive"})
 """Statuses that will not change by trying again with the same sdist and Bandit."""
-
-
-def watchlist_pins(settings: Settings) -> set[tuple[str, str]]:
-    """(package, version) pinned exactly in the watchlist files (unreadable files are skipped:
-    the pypi source reports them)."""
-    pins: set[tuple[str, str]] = set()
-    for path in settings.watchlist_files:
-        try:
-            found, _problems = read_requirements(path)
-        except OSError:
-            continue
-        pins.update((p.package, p.version) for p in found if p.version)
-    return pins
 
 
 def select_targets(

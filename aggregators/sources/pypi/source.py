@@ -20,7 +20,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aggregators.clients.inputs.requirements import read_requirements
 from aggregators.core.clock import utcnow
 from aggregators.core.config import Settings
 from aggregators.core.contracts import contract
@@ -36,6 +35,7 @@ from aggregators.sources.base import (
     error_row,
 )
 from aggregators.sources.pypi.project import ProjectError, parse_project, status_row
+from aggregators.sources.watchlist import watchlist
 
 log = logging.getLogger(__name__)
 
@@ -59,29 +59,6 @@ class Fetched:
 def project_url(base: str, package: str) -> str:
     """The JSON API URL of one project."""
     return f"{base.rstrip('/')}/pypi/{package}/json"
-
-
-def watchlist(settings: Settings) -> tuple[set[str], list[dict[str, Any]]]:
-    """Packages from ``watchlist`` and ``watchlist_files``; problems as ``ingest_errors`` rows."""
-    from aggregators.core.names import normalize_name
-
-    names = {normalize_name(n) for n in settings.watchlist}
-    errors: list[dict[str, Any]] = []
-    for path in settings.watchlist_files:
-        try:
-            pins, problems = read_requirements(path)
-        except OSError as exc:
-            reason = f"cannot read watchlist file: {exc.strerror}"
-            errors.append(error_row(SOURCE, str(path), reason))
-            continue
-        names.update(pin.package for pin in pins)
-        errors.extend(
-            error_row(
-                SOURCE, f"{p.origin}:{p.line}", f"requirement not understood: {p.reason}", "warning"
-            )
-            for p in problems
-        )
-    return names, errors
 
 
 def tracked_packages(state: RunState, settings: Settings) -> tuple[set[str], list[dict[str, Any]]]:
