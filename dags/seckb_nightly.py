@@ -16,24 +16,29 @@ Builds the security knowledge base of Python packages and publishes a snapshot.
 A failing source does not stop the others: every step after the first runs when its upstream
 is done, whatever its state, and `publish` records the failure in the snapshot's manifest.
 Tasks stage their results under `$SECKB_HOME/runs/<run_id>/`, so clearing and re-running a task
-or a whole run gives the same published result. Configuration: the `SECKB_*` variables
-(see the README); `SECKB_SCHEDULE` sets the cron schedule.
+or a whole run gives the same published result. Configuration: the same settings as the CLI
+(`SECKB_CONFIG` file, `SECKB_*` variables; see the README), read when the DAG is parsed:
+`schedule`, `task_retries` and `home` included. The task groups are built from the source
+registry (`aggregators.sources.registry`), which names each source, its task, pool and the
+sources it reads.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, dag, task, task_group
 
-SECKB_HOME = os.environ.get("SECKB_HOME", "/opt/seckb/data")
-SNAPSHOT = Asset(name="seckb_snapshot", uri=f"file://{SECKB_HOME}/snapshots")
+from aggregators.core.config import load_settings  # light: no pyarrow, DuckDB or network
+from aggregators.sources.registry import SOURCES, SourceSpec
+
+SETTINGS = load_settings()
+SNAPSHOT = Asset(name="seckb_snapshot", uri=f"file://{SETTINGS.snapshots_dir}")
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "seckb",
-    "retries": int(os.environ.get("SECKB_TASK_RETRIES", "3")),
+    "retries": SETTINGS.task_retries,
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
@@ -41,9 +46,44 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+def source_group(spec: SourceSpec) -> Any:
+    """The task group of one source: one task, or plan + mapped parts when it fans out."""
+    # every source but the first runs once its upstream is done, whatever its state
+    trigger = "all_done" if spec.after else "all_success"
+
+    @task_group(group_id=spec.name, tooltip=spec.tooltip)
+    def group() -> None:
+        if not spec.fans_out:
+
+            @task(task_id=spec.task_id, pool=spec.pool, trigger_rule=trigger)
+            def update(run_id: str | None = None) -> dict[str, Any]:
+                from aggregators.run.tasks import run_source
+
+                return run_source(str(run_id), spec.name)
+
+            update()
+            return
+
+        @task(task_id="plan", trigger_rule=trigger)
+        def plan(run_id: str | None = None) -> list[list[Any]]:
+            from aggregators.run.tasks import plan_source
+
+            return plan_source(str(run_id), spec.name)
+
+        @task(task_id=spec.task_id, pool=spec.pool, max_active_tis_per_dagrun=4)
+        def part(batch: list[Any], run_id: str | None = None, ti: Any = None) -> dict[str, Any]:
+            from aggregators.run.tasks import run_part
+
+            return run_part(str(run_id), spec.name, int(ti.map_index), batch)
+
+        part.expand(batch=plan())
+
+    return group()
+
+
 @dag(
     dag_id="seckb_nightly",
-    schedule=os.environ.get("SECKB_SCHEDULE", "0 3 * * *"),
+    schedule=SETTINGS.schedule,
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -52,55 +92,12 @@ DEFAULT_ARGS: dict[str, Any] = {
     doc_md=__doc__,
 )
 def seckb_nightly() -> None:
-    """The nightly ingestion: four sources, then one publish."""
-
-    @task_group(group_id="advisories", tooltip="PyPA advisory-db (git)")
-    def advisories() -> None:
-        @task(task_id="sync_and_parse")
-        def sync_and_parse(run_id: str | None = None) -> dict[str, Any]:
-            from aggregators.run.tasks import run_source
-
-            return run_source(str(run_id), "advisories")
-
-        sync_and_parse()
-
-    @task_group(group_id="pypi", tooltip="PyPI JSON API")
-    def pypi() -> None:
-        @task(task_id="fetch_projects", pool="pypi", trigger_rule="all_done")
-        def fetch_projects(run_id: str | None = None) -> dict[str, Any]:
-            from aggregators.run.tasks import run_source
-
-            return run_source(str(run_id), "pypi")
-
-        fetch_projects()
-
-    @task_group(group_id="bandit", tooltip="Bandit on sdists, fanned out over batches")
-    def bandit() -> None:
-        @task(task_id="plan", trigger_rule="all_done")
-        def plan(run_id: str | None = None) -> list[list[dict[str, Any]]]:
-            from aggregators.run.tasks import plan_bandit
-
-            return plan_bandit(str(run_id))
-
-        @task(task_id="scan", pool="pypi", max_active_tis_per_dagrun=4)
-        def scan(
-            batch: list[dict[str, Any]], run_id: str | None = None, ti: Any = None
-        ) -> dict[str, Any]:
-            from aggregators.run.tasks import scan_batch
-
-            return scan_batch(str(run_id), int(ti.map_index), batch)
-
-        scan.expand(batch=plan())
-
-    @task_group(group_id="scorecards", tooltip="OpenSSF Scorecard API")
-    def scorecards() -> None:
-        @task(task_id="fetch_scorecards", pool="scorecard", trigger_rule="all_done")
-        def fetch_scorecards(run_id: str | None = None) -> dict[str, Any]:
-            from aggregators.run.tasks import run_source
-
-            return run_source(str(run_id), "scorecards")
-
-        fetch_scorecards()
+    """The nightly ingestion: every registered source, then one publish."""
+    groups = {spec.name: source_group(spec) for spec in SOURCES}
+    for spec in SOURCES:
+        for upstream in spec.after:
+            groups[upstream] >> groups[spec.name]
+    readers = {name for spec in SOURCES for name in spec.after}
 
     @task(task_id="publish", trigger_rule="all_done", outlets=[SNAPSHOT])
     def publish(run_id: str | None = None, outlet_events: Any = None) -> dict[str, Any]:
@@ -133,13 +130,8 @@ def seckb_nightly() -> None:
                 + "; ".join(f"{k}: {v}" for k, v in sorted(outcome["failures"].items()))
             )
 
-    # groups, not tasks, are chained: each group runs once its upstream group is done
-    releases = pypi()
-    advisories() >> releases  # type: ignore[operator]
-    analysed, health = bandit(), scorecards()
-    releases >> [analysed, health]  # type: ignore[operator]
     outcome = publish()
-    [analysed, health] >> outcome  # type: ignore[operator]
+    [groups[name] for name in groups if name not in readers] >> outcome  # type: ignore[operator]
     report(outcome)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aggregators.core.versions import canonical_version, parse_version
 from aggregators.knowledge.ranges import Event, affected_intervals, is_affected
+from aggregators.sources.advisories.events import is_unbounded
 
 PYPI = "PyPI"
 
@@ -29,7 +30,7 @@ class Entry:
 
 
 def _event(kind: str, version: str) -> Event:
-    if (kind == "introduced" and version == "0") or (kind == "limit" and version == "*"):
+    if is_unbounded(kind, version):
         return Event(kind, None)
     return Event(kind, parse_version(version))
 

@@ -15,8 +15,6 @@ from typing import Any
 
 from packaging.version import Version
 
-EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
-
 
 @dataclass(frozen=True)
 class Event:

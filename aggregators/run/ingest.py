@@ -1,10 +1,8 @@
-"""``seckb ingest``: run the sources, build the knowledge tables, publish a snapshot.
+"""``seckb ingest``: every step of a run in one process (the CLI's entry to :mod:`.steps`).
 
-Fetch (I/O) -> parse/normalize (pure) -> tables -> publish (atomic) -> DuckDB views. The CLI and
-the Airflow DAGs both call :func:`ingest`; nothing here reads the environment.
-
-This module stays light to import: the sources' fetch steps (git, HTTP) start in threads first,
-and the heavy libraries (pyarrow, DuckDB) are imported while those fetches run.
+Fetch (I/O) -> parse/normalize (pure) -> tables -> publish (atomic) -> DuckDB views. Nothing
+here reads the environment. The sources' fetch steps (git) start in threads first, and the
+heavy libraries (pyarrow, DuckDB) are imported while those fetches run.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,47 +18,26 @@ from typing import TYPE_CHECKING, Any
 
 from aggregators.core.clock import utcnow
 from aggregators.core.config import Settings
-from aggregators.core.errors import ConfigError, SourceError
+from aggregators.core.errors import SourceError
 from aggregators.core.lock import DataRootLock
-from aggregators.core.names import normalize_name
 from aggregators.core.perf import gc_paused
 from aggregators.core.progress import NullProgress, Progress
 from aggregators.core.workspace import Workspace
-from aggregators.sources.advisories.gitsync import fetch_advisory_db
-from aggregators.sources.base import UPDATED, RunState, SourceResult
+from aggregators.run.steps import (
+    after_publish,
+    guarded,
+    publish_results,
+    resolve_packages,
+    state_for,
+    update_source,
+)
+from aggregators.sources.base import SourceResult
+from aggregators.sources.registry import SourceSpec, resolve_sources
 
 if TYPE_CHECKING:
-    from aggregators.store.snapshots import Snapshot, SnapshotStore
+    from aggregators.store.snapshots import Snapshot
 
 log = logging.getLogger(__name__)
-
-ALL_SOURCES = ("advisories", "pypi", "bandit", "scorecards")
-"""Every source name seckb knows, in the order they run."""
-
-FETCHERS: dict[str, Callable[[Settings, Workspace], Any]] = {
-    "advisories": fetch_advisory_db,
-}
-"""The I/O step of each implemented source; it must not import heavy libraries."""
-
-
-UPDATERS = {
-    "advisories": ("aggregators.sources.advisories.source", "AdvisorySource"),
-    "pypi": ("aggregators.sources.pypi.source", "PyPISource"),
-    "bandit": ("aggregators.sources.bandit.source", "BanditSource"),
-    "scorecards": ("aggregators.sources.scorecards.source", "ScorecardSource"),
-}
-"""Where each source's update step lives: imported only when that source runs (they pull in
-pyarrow, requests, Bandit)."""
-
-
-def source_updater(name: str) -> Any:
-    """The update-step class of one source."""
-    module, attribute = UPDATERS[name]
-    return getattr(importlib.import_module(module), attribute)
-
-
-IMPLEMENTED = ALL_SOURCES
-"""Sources this version of seckb implements."""
 
 
 @dataclass
@@ -82,54 +59,39 @@ class IngestReport:
         )
 
 
-def views_current(ws: Workspace) -> bool:
-    """Whether ``seckb.duckdb`` was rebuilt after ``LATEST`` last moved."""
-    try:
-        return ws.duckdb.stat().st_mtime >= ws.latest_pointer.stat().st_mtime
-    except FileNotFoundError:
-        return False
+def _start_fetches(
+    pool: ThreadPoolExecutor, specs: Sequence[SourceSpec], settings: Settings, ws: Workspace
+) -> dict[str, Future[Any]]:
+    """Start every source's fetch step in the pool."""
+    fetches: dict[str, Future[Any]] = {}
+    for spec in specs:
+        fetch = spec.fetcher()
+        if fetch is not None:
+            fetches[spec.name] = pool.submit(fetch, settings, ws)
+    return fetches
 
 
-def after_publish(
-    ws: Workspace,
-    store: SnapshotStore,
+def _update_all(
+    specs: Sequence[SourceSpec],
+    fetches: dict[str, Future[Any]],
     settings: Settings,
-    current: Snapshot | None,
-    published: bool,
-) -> list[str]:
-    """Point ``seckb.duckdb`` at ``current`` when it moved (or the views are behind), and prune
-    old snapshots after a publish; return the pruned ids. Both entry points end with this."""
-    if current is not None and (published or not views_current(ws)):
-        from aggregators.store.views import refresh  # DuckDB only when views change
+    ws: Workspace,
+    report: IngestReport,
+    packages: list[str] | None,
+    progress: Progress,
+) -> None:
+    """Update each source in order, each seeing the fresh results of those it reads."""
+    for spec in specs:
+        state = state_for(spec, report.snapshot, report.results, packages)
 
-        refresh(ws.duckdb, current)
-    return store.prune(settings.keep_snapshots) if published else []
+        def step(spec: SourceSpec = spec, state: Any = state) -> SourceResult:
+            if spec.name in fetches:
+                state.fetched[spec.name] = fetches[spec.name].result()
+            return update_source(spec, settings, ws, state, progress)
 
-
-def resolve_sources(spec: str | Sequence[str] | None) -> list[str]:
-    """Validate a ``--sources`` value; ``None`` means every implemented source."""
-    if spec is None:
-        return [name for name in ALL_SOURCES if name in IMPLEMENTED]
-    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
-    if not names:
-        raise ConfigError("--sources names no source")
-    for name in names:
-        if name not in ALL_SOURCES:
-            raise ConfigError(f"unknown source {name!r}; known: {', '.join(ALL_SOURCES)}")
-        if name not in IMPLEMENTED:
-            raise ConfigError(f"source {name!r} is not implemented in this version of seckb")
-    return [name for name in ALL_SOURCES if name in names]
-
-
-def resolve_packages(spec: str | Sequence[str] | None) -> list[str] | None:
-    """Normalize a ``--packages`` value (PEP 503); ``None`` means every tracked package."""
-    if spec is None:
-        return None
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
-    packages = sorted({normalize_name(n.strip()) for n in names if n.strip()})
-    if not packages:
-        raise ConfigError("--packages names no package")
-    return packages
+        result = guarded(spec.name, report.failures, step)
+        if result is not None:
+            report.results[spec.name] = result
 
 
 def ingest(
@@ -147,58 +109,38 @@ def ingest(
     """
     started = time.monotonic()
     progress = progress or NullProgress()
-    names = resolve_sources(sources)
-    selected_packages = resolve_packages(packages)
+    specs = resolve_sources(sources)
+    selected = resolve_packages(packages)
     ws = Workspace(settings.home)
     ws.ensure()
     with DataRootLock(ws.lock, settings.lock_wait_seconds):
-        progress.stage("fetching " + ", ".join(names))
+        progress.stage("fetching " + ", ".join(spec.name for spec in specs))
         with (
-            ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="fetch") as pool,
+            ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="fetch") as pool,
             gc_paused(),
         ):
-            fetches: dict[str, Future[Any]] = {
-                name: pool.submit(FETCHERS[name], settings, ws)
-                for name in names
-                if name in FETCHERS
-            }
-            # Imported here on purpose: pyarrow loads while the fetches run, and so do the
-            # publishing modules (DuckDB) if the fetches are still busy (a clone, not a no-op).
+            fetches = _start_fetches(pool, specs, settings, ws)
+            # imported while the fetches run: pyarrow, and DuckDB if they are still busy
             from aggregators.store.snapshots import SnapshotStore
 
-            updaters = {name: source_updater(name) for name in names}
             if not all(f.done() for f in fetches.values()):
                 importlib.import_module("aggregators.run.publish")
                 importlib.import_module("aggregators.store.views")
             store = SnapshotStore(ws)
             store.clean_staging()
-            previous = store.latest()
-            report = IngestReport(snapshot=previous, published=False)
-            state = RunState(previous, report.results, selected_packages)
-            for name in names:
-                try:
-                    if name in fetches:
-                        state.fetched[name] = fetches[name].result()
-                        log.info("%s: fetched after %.2f s", name, time.monotonic() - started)
-                    report.results[name] = updaters[name](settings, ws).update(state, progress)
-                except SourceError as exc:
-                    log.info("source %s failed: %s", name, exc)
-                    report.failures[name] = str(exc)
-                except Exception as exc:  # a bug or a surprise in one source spares the others
-                    log.exception("source %s failed unexpectedly", name)
-                    report.failures[name] = f"unexpected {type(exc).__name__}: {exc}"
-        if report.failures and len(report.failures) == len(names):
+            report = IngestReport(snapshot=store.latest(), published=False)
+            previous = report.snapshot
+            _update_all(specs, fetches, settings, ws, report, selected, progress)
+        if report.failures and len(report.failures) == len(specs):
             raise SourceError("; ".join(report.failures.values()))
-        if any(r.status == UPDATED for r in report.results.values()):
-            progress.stage("publishing snapshot")
-            with gc_paused():
-                from aggregators.run import publish
-
-                report.snapshot = publish.publish(
-                    store, previous, report.results, report.failures, now or utcnow()
-                )
-            report.published = True
-            log.info("published %s after %.2f s", report.snapshot.id, time.monotonic() - started)
+        progress.stage("publishing snapshot")
+        with gc_paused():
+            snapshot = publish_results(
+                store, previous, report.results, report.failures, now or utcnow()
+            )
+        if snapshot is not None:
+            report.snapshot, report.published = snapshot, True
+            log.info("published %s after %.2f s", snapshot.id, time.monotonic() - started)
         report.pruned = after_publish(ws, store, settings, report.snapshot, report.published)
     report.seconds = time.monotonic() - started
     return report

@@ -14,7 +14,8 @@ from aggregators.core.contracts import contract
 from aggregators.knowledge.affected_table import build_affected_versions, release_lists
 from aggregators.knowledge.changes import diff_table
 from aggregators.knowledge.security import build_package_version_security
-from aggregators.sources.base import FAILED, SOURCE_TABLES, UPDATED, SourceResult
+from aggregators.sources.base import FAILED, UPDATED, SourceResult
+from aggregators.sources.registry import SOURCE_TABLES
 from aggregators.store.snapshots import Snapshot, SnapshotStore, new_snapshot_id
 
 log = logging.getLogger(__name__)

@@ -1,14 +1,12 @@
-"""The units of work of the Airflow DAGs: one function per task, each a thin wrapper over the
-same sources and publish step that ``seckb ingest`` uses.
+"""The steps of a run, one per Airflow task (the DAG's entry to :mod:`.steps`).
 
 Tasks exchange data through a staged run (``SECKB_HOME/runs/<run_id>/``), never through XCom:
-XCom carries only small summaries and the Bandit batches. Each task reads its settings from the
-environment (``SECKB_*``), like the CLI.
+XCom carries only small summaries and the batches of a fanned-out source. Each task reads its
+settings like the CLI does (defaults, file, ``SECKB_*``) unless given them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from typing import Any
@@ -19,14 +17,18 @@ from aggregators.core.errors import SourceError, StaleRunError
 from aggregators.core.lock import DataRootLock
 from aggregators.core.progress import NullProgress
 from aggregators.core.workspace import Workspace
-from aggregators.run.ingest import ALL_SOURCES, FETCHERS, after_publish, source_updater
-from aggregators.sources.base import UPDATED, RunState, SourceResult
-from aggregators.store.staged import StagedRun, merge_parts, prune_runs
+from aggregators.run.steps import after_publish, publish_results, state_for, update_source
+from aggregators.sources.base import RunState, SourceResult
+from aggregators.sources.registry import SOURCES, SourceSpec, source_spec
+from aggregators.store.snapshots import Snapshot, SnapshotStore
+from aggregators.store.staged import StagedRun, prune_runs
 
 log = logging.getLogger(__name__)
 
 MAX_BATCHES = 256
-"""Upper bound on mapped Bandit tasks per run (Airflow allows 1024 per map)."""
+"""Upper bound on mapped tasks of a fanned-out source per run (Airflow allows 1024 per map)."""
+CARRIED = "carried"
+"""The part of a fanned-out source that holds what its plan carried forward."""
 
 
 def _context(run_id: str, settings: Settings | None) -> tuple[Settings, Workspace, StagedRun]:
@@ -36,16 +38,11 @@ def _context(run_id: str, settings: Settings | None) -> tuple[Settings, Workspac
     return settings, workspace, StagedRun(workspace, run_id)
 
 
-def _state(run: StagedRun, workspace: Workspace, before: str) -> RunState:
-    """The run's view for ``before``: the base snapshot plus earlier sources' staged results."""
-    from aggregators.store.snapshots import SnapshotStore
-
-    state = RunState(run.base(SnapshotStore(workspace)))
-    for name in ALL_SOURCES[: ALL_SOURCES.index(before)]:
-        result = run.load(name)
-        if result is not None:
-            state.results[name] = result
-    return state
+def _state(run: StagedRun, workspace: Workspace, spec: SourceSpec) -> RunState:
+    """The run's view for ``spec``: the base snapshot plus the staged results it reads."""
+    loaded = {name: run.load(name) for name in spec.after}
+    results = {name: result for name, result in loaded.items() if result is not None}
+    return state_for(spec, run.base(SnapshotStore(workspace)), results)
 
 
 def summary(result: SourceResult) -> dict[str, Any]:
@@ -56,13 +53,12 @@ def summary(result: SourceResult) -> dict[str, Any]:
 def run_source(run_id: str, name: str, settings: Settings | None = None) -> dict[str, Any]:
     """Update one source for a run and stage its result; record and re-raise a failure."""
     settings, workspace, run = _context(run_id, settings)
+    spec = source_spec(name)
     run.clear(name)
     with DataRootLock(workspace.lock, settings.lock_wait_seconds):
-        state = _state(run, workspace, name)
         try:
-            if name in FETCHERS:
-                state.fetched[name] = FETCHERS[name](settings, workspace)
-            result = source_updater(name)(settings, workspace).update(state, NullProgress())
+            state = _state(run, workspace, spec)
+            result = update_source(spec, settings, workspace, state, NullProgress())
         except SourceError as exc:
             run.save_failure(name, str(exc))
             raise
@@ -71,119 +67,105 @@ def run_source(run_id: str, name: str, settings: Settings | None = None) -> dict
     return summary(result)
 
 
-def plan_bandit(run_id: str, settings: Settings | None = None) -> list[list[dict[str, Any]]]:
-    """Choose the releases to analyse; stage the analyses carried forward; return the batches
-    of new work (at most :data:`MAX_BATCHES`, so one mapped task per batch)."""
-    from aggregators.sources.bandit.source import BanditSource
-    from aggregators.sources.base import UNCHANGED
-
+def plan_source(run_id: str, name: str, settings: Settings | None = None) -> list[list[Any]]:
+    """Plan a fanned-out source: stage what it carries forward and return the batches of new
+    work (at most :data:`MAX_BATCHES`, one mapped task each)."""
     settings, workspace, run = _context(run_id, settings)
-    run.clear("bandit")
-    source = BanditSource(settings, workspace)
-    state = _state(run, workspace, "bandit")
-    targets = source.targets(state)
-    todo, carried = source.split(state, targets)
-    stats = {"targets": len(targets), "carried_forward": len(targets) - len(todo)}
-    previous = state.previous.read("bandit_scans") if state.previous else None
-    dropped = previous is None or previous.num_rows != carried["bandit_scans"].num_rows
-    status = UPDATED if todo or dropped else UNCHANGED
-    run.save(SourceResult("bandit", status, source.lineage(), carried, stats), part="carried")
-    size = max(1, math.ceil(len(todo) / MAX_BATCHES))
-    batches = [
-        [dataclasses.asdict(t) for t in todo[i : i + size]] for i in range(0, len(todo), size)
-    ]
-    run.save_plan("bandit", len(batches), status == UPDATED)
+    spec = source_spec(name)
+    run.clear(name)
+    with DataRootLock(workspace.lock, settings.lock_wait_seconds):
+        plan = spec.load()(settings, workspace).plan(_state(run, workspace, spec))
+    run.save(plan.carried, part=CARRIED)
+    size = max(1, math.ceil(len(plan.work) / MAX_BATCHES))
+    batches = [plan.work[i : i + size] for i in range(0, len(plan.work), size)]
+    run.save_plan(name, len(batches), bool(plan.work))
     return batches
 
 
-def scan_batch(
-    run_id: str, index: int, batch: list[dict[str, Any]], settings: Settings | None = None
+def run_part(
+    run_id: str, name: str, index: int, batch: list[Any], settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Analyse one batch of releases and stage it as its own part (no shared file is written)."""
-    from aggregators.core.http import client_for
-    from aggregators.sources.bandit.analyse import ScanTarget, analyse_releases
-    from aggregators.sources.bandit.source import BanditSource
-
+    """Do one batch of a fanned-out source and stage it as its own part (no shared file)."""
     settings, workspace, run = _context(run_id, settings)
-    targets = [ScanTarget(**item) for item in batch]
-    result = analyse_releases(settings, workspace, client_for(settings), targets, NullProgress())
-    lineage = BanditSource(settings, workspace).lineage()
-    part = SourceResult("bandit", UPDATED, lineage, result.tables, result.stats)
+    part = source_spec(name).load()(settings, workspace).part(batch, NullProgress())
     run.save(part, part=f"{index:05d}")
     return summary(part)
 
 
-def staged_results(run: StagedRun) -> tuple[dict[str, SourceResult], dict[str, str]]:
-    """Every source's staged result, and why the others have none."""
-    from aggregators.core.contracts import contract
-    from aggregators.sources.bandit.analyse import TABLES as BANDIT_TABLES
+def _merged(
+    spec: SourceSpec, run: StagedRun, settings: Settings, workspace: Workspace
+) -> SourceResult | str:
+    """A fanned-out source's merged result, or why it has none."""
+    plan = run.plan(spec.name)
+    parts = run.parts(spec.name)
+    carried = parts.pop(CARRIED, None)
+    if plan is None or carried is None:
+        return run.failure(spec.name) or f"the {spec.name} plan did not run"
+    if len(parts) < plan["batches"]:
+        return (
+            f"{plan['batches'] - len(parts)} of {plan['batches']} {spec.name} batches did not "
+            "finish; the previous results were kept"
+        )
+    merged: SourceResult = spec.load()(settings, workspace).merge(carried, list(parts.values()))
+    return merged
 
+
+def staged_results(
+    run: StagedRun, settings: Settings, workspace: Workspace
+) -> tuple[dict[str, SourceResult], dict[str, str]]:
+    """Every source's staged result, and why the others have none."""
     results: dict[str, SourceResult] = {}
     failures: dict[str, str] = {}
-    for name in ALL_SOURCES:
-        if name == "bandit":
-            plan = run.plan("bandit")
-            parts = run.parts("bandit")
-            batches = [p for k, p in parts.items() if k != "carried"]
-            if plan is None or "carried" not in parts:
-                failures[name] = run.failure(name) or "the Bandit plan did not run"
-                continue
-            if len(batches) < plan["batches"]:
-                failures[name] = (
-                    f"{plan['batches'] - len(batches)} of {plan['batches']} Bandit batches "
-                    "did not finish; the previous analyses were kept"
-                )
-                continue
-            merged = merge_parts("bandit", [parts["carried"], *batches], list(BANDIT_TABLES))
-            merged.tables = {t: contract(t).conform(merged.tables[t]) for t in BANDIT_TABLES}
-            merged.tables["ingest_errors"] = contract("ingest_errors").empty()
-            results[name] = merged
-        elif (result := run.load(name)) is not None:
-            results[name] = result
-        if name not in results:
-            failures[name] = run.failure(name) or "the task did not run or did not finish"
+    for spec in SOURCES:
+        found = _merged(spec, run, settings, workspace) if spec.fans_out else run.load(spec.name)
+        if isinstance(found, SourceResult):
+            results[spec.name] = found
+        else:
+            failures[spec.name] = (
+                found or run.failure(spec.name) or "the task did not run or did not finish"
+            )
     return results, failures
+
+
+def _check_not_stale(run: StagedRun, store: SnapshotStore, previous: Snapshot | None) -> None:
+    """Refuse when LATEST is neither the run's recorded base nor one the run published, or
+    when the base is gone: publishing would put older data back, or mix two bases."""
+    base = run.base_id(store)
+    if previous is not None and previous.id not in {base, *run.published()}:
+        raise StaleRunError(
+            f"LATEST moved to {previous.id} after run {run.run_id} started from "
+            f"{base or 'nothing'}: publishing would put older data back; "
+            "clear the whole run to recompute it"
+        )
+    if base is not None and run.dirty():
+        run.base(store)  # raises StaleRunError when the base was pruned
 
 
 def publish_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """Publish what the run staged (failed sources carry forward); idempotent."""
-    from aggregators.run import publish
-    from aggregators.store.snapshots import Snapshot, SnapshotStore
-
     settings, workspace, run = _context(run_id, settings)
-    results, failures = staged_results(run)
+    results, failures = staged_results(run, settings, workspace)
     with DataRootLock(workspace.lock, settings.lock_wait_seconds):
         store = SnapshotStore(workspace)
         store.clean_staging()
         previous = store.latest()
-        base = run.base(store)
         ours = previous is not None and previous.manifest.get("run_id") == run_id
         if ours and previous is not None and previous.id not in run.published():
             run.record_published(previous)  # we crashed right after publishing it
-        mine = run.published()
-        allowed = {base.id if base else None, *mine}
-        if previous is not None and previous.id not in allowed:
-            raise StaleRunError(
-                f"LATEST moved to {previous.id} after run {run_id} started from "
-                f"{base.id if base else 'nothing'}: publishing would put older data back; "
-                "clear the whole run to recompute it"
-            )
-        snapshot: Snapshot | None
-        if previous is not None and previous.id in mine and not run.dirty():
-            snapshot, published = previous, False  # this run already published exactly this
-        elif any(r.status == UPDATED for r in results.values()):
-            snapshot = publish.publish(store, previous, results, failures, utcnow(), run_id)
-            published = True
+        _check_not_stale(run, store, previous)
+        snapshot: Snapshot | None = None
+        if run.dirty() or previous is None or previous.id not in run.published():
+            snapshot = publish_results(store, previous, results, failures, utcnow(), run_id)
+        if snapshot is not None:
             run.record_published(snapshot)
-        else:
-            snapshot, published = previous, False
-        pruned = after_publish(workspace, store, settings, snapshot, published)
-        if published:
+        current = snapshot or previous
+        pruned = after_publish(workspace, store, settings, current, snapshot is not None)
+        if snapshot is not None:
             prune_runs(workspace, settings.keep_snapshots, run)
     return {
-        "snapshot_id": snapshot.id if snapshot else None,
-        "snapshot_path": str(snapshot.path) if snapshot else None,
-        "published": published,
+        "snapshot_id": current.id if current else None,
+        "snapshot_path": str(current.path) if current else None,
+        "published": snapshot is not None,
         "failures": failures,
         "pruned": pruned,
     }

@@ -1,22 +1,21 @@
-"""What every source returns to the pipeline."""
+"""What a source is, what it sees during a run and what it returns (the source contract).
+
+A source is a class built from ``(settings, workspace)`` with either ``update`` (one step) or
+``plan`` / ``part`` / ``merge`` (fanned out over batches of work, each part computed
+separately, possibly on another worker). It reads the previous snapshot through the small
+:class:`PreviousSnapshot` protocol, so sources never depend on how snapshots are stored.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from aggregators.store.snapshots import Snapshot
-
-SOURCE_TABLES: dict[str, tuple[str, ...]] = {
-    "advisories": ("advisories", "advisory_packages", "advisory_ranges"),
-    "pypi": ("packages", "releases"),
-    "bandit": ("bandit_scans", "bandit_findings", "bandit_errors"),
-    "scorecards": ("scorecards", "scorecard_checks"),
-}
-"""The tables each source owns (``ingest_errors`` is shared, partitioned by its ``source``)."""
+    from aggregators.core.progress import Progress
 
 UPDATED = "updated"
 UNCHANGED = "unchanged"
@@ -38,12 +37,30 @@ class SourceResult:
     stats: dict[str, int] = field(default_factory=dict)
 
 
+class PreviousSnapshot(Protocol):
+    """What a source may know of the snapshot a run builds on."""
+
+    @property
+    def id(self) -> str:
+        """The snapshot's id."""
+
+    @property
+    def tables(self) -> list[str]:
+        """Names of the tables it holds."""
+
+    def read(self, name: str) -> pa.Table | None:
+        """A table, or ``None`` when the snapshot does not hold it."""
+
+    def source(self, name: str) -> dict[str, Any]:
+        """The manifest's record of one source (empty when it never ran)."""
+
+
 @dataclass
 class RunState:
     """What a source can see during a run: earlier sources' fresh tables, else the previous
     snapshot's, plus the run's package filter and what the fetch phase returned."""
 
-    previous: Snapshot | None
+    previous: PreviousSnapshot | None
     results: dict[str, SourceResult] = field(default_factory=dict)
     packages: list[str] | None = None
     fetched: dict[str, Any] = field(default_factory=dict)
@@ -68,3 +85,55 @@ def error_row(
         "level": level,
         "reason": reason,
     }
+
+
+@dataclass
+class Plan:
+    """What a fanned-out source decided: the result carried forward without new work, and the
+    work items (JSON-ready dicts, so they can travel as Airflow XCom) left to do."""
+
+    carried: SourceResult
+    work: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """A source updated in one step."""
+
+    name: str
+
+    def update(self, state: RunState, progress: Progress) -> SourceResult:
+        """The source's new tables (or ``unchanged``); raise ``SourceError`` when it failed."""
+
+
+class FanOutSource(Protocol):
+    """A source whose work is split into parts, computed independently and merged."""
+
+    name: str
+
+    def plan(self, state: RunState) -> Plan:
+        """Decide the work; carry forward what needs none."""
+
+    def part(self, work: Sequence[dict[str, Any]], progress: Progress) -> SourceResult:
+        """Do one batch of the planned work."""
+
+    def merge(self, carried: SourceResult, parts: Sequence[SourceResult]) -> SourceResult:
+        """The source's complete result from the carried part and every work part."""
+
+
+def concat_results(name: str, parts: Sequence[SourceResult], tables: Sequence[str]) -> SourceResult:
+    """One result from several parts: tables concatenated, integer stats summed, updated when
+    any part is, the first part's lineage."""
+    import pyarrow as pa
+
+    merged = {
+        table: pa.concat_tables([p.tables[table] for p in parts if table in p.tables])
+        for table in tables
+        if any(table in p.tables for p in parts)
+    }
+    stats: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.stats.items():
+            if isinstance(value, int):
+                stats[key] = stats.get(key, 0) + value
+    status = UPDATED if any(p.status == UPDATED for p in parts) else UNCHANGED
+    return SourceResult(name, status, parts[0].lineage if parts else {}, merged, stats)

@@ -11,10 +11,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aggregators.core.errors import SnapshotError
+from aggregators.core.errors import SnapshotError, StaleRunError
 from aggregators.core.workspace import Workspace
 from aggregators.sources.base import SourceResult
 from aggregators.store.snapshots import Snapshot, SnapshotStore
@@ -31,21 +30,31 @@ class StagedRun:
         self.run_id = run_id
         self.dir = workspace.home / "runs" / _UNSAFE.sub("_", run_id)
 
-    def base(self, store: SnapshotStore) -> Snapshot | None:
-        """The snapshot this run builds on: recorded on first use, the same ever after."""
+    def base_id(self, store: SnapshotStore) -> str | None:
+        """The id of the snapshot this run builds on: LATEST when first asked (recorded), the
+        recorded one ever after."""
         marker = self.dir / "base.json"
         if marker.is_file():
-            recorded = json.loads(marker.read_text(encoding="utf-8"))["snapshot_id"]
-            if recorded is None:
-                return None
-            try:
-                return store.get(recorded)
-            except SnapshotError:  # pruned meanwhile: build on what is current
-                return store.latest()
+            recorded: str | None = json.loads(marker.read_text(encoding="utf-8"))["snapshot_id"]
+            return recorded
         latest = store.latest()
         self.dir.mkdir(parents=True, exist_ok=True)
         _write_json(marker, {"snapshot_id": latest.id if latest else None})
-        return latest
+        return latest.id if latest else None
+
+    def base(self, store: SnapshotStore) -> Snapshot | None:
+        """The snapshot this run builds on (see :meth:`base_id`); raise :class:`StaleRunError`
+        when it has been pruned since: computing on another base would mix two runs' data."""
+        recorded = self.base_id(store)
+        if recorded is None:
+            return None
+        try:
+            return store.get(recorded)
+        except SnapshotError as exc:
+            raise StaleRunError(
+                f"run {self.run_id} builds on snapshot {recorded}, which no longer exists "
+                "(pruned): clear the whole run to recompute it on the current snapshot"
+            ) from exc
 
     def _source_dir(self, name: str, part: str | None = None) -> Path:
         base = self.dir / name
@@ -169,25 +178,6 @@ def prune_runs(workspace: Workspace, keep: int, current: StagedRun) -> list[str]
     for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
     return [p.name for p in doomed]
-
-
-def merge_parts(name: str, parts: list[SourceResult], tables: list[str]) -> SourceResult:
-    """One result from the parts of a fanned-out source (tables concatenated, stats summed)."""
-    from aggregators.sources.base import UNCHANGED, UPDATED
-
-    merged: dict[str, pa.Table] = {}
-    for table in tables:
-        pieces = [p.tables[table] for p in parts if table in p.tables]
-        if pieces:
-            merged[table] = pa.concat_tables(pieces)
-    stats: dict[str, int] = {}
-    for part in parts:
-        for key, value in part.stats.items():
-            if isinstance(value, int):
-                stats[key] = stats.get(key, 0) + value
-    status = UPDATED if any(p.status == UPDATED for p in parts) else UNCHANGED
-    lineage: dict[str, Any] = parts[0].lineage if parts else {}
-    return SourceResult(name, status, lineage, merged, stats)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -12,7 +12,7 @@ from aggregators.core.config import Settings
 from aggregators.core.errors import StaleRunError
 from aggregators.core.workspace import Workspace
 from aggregators.run.ingest import ingest
-from aggregators.run.tasks import plan_bandit, publish_run, run_source, scan_batch
+from aggregators.run.tasks import plan_source, publish_run, run_part, run_source
 from aggregators.store.snapshots import SnapshotStore
 from helpers import AdvisoryRepo, advisory_yaml
 
@@ -53,10 +53,10 @@ def settings(
 def stage_all(run_id: str, settings: Settings, scan: bool = True) -> list[list[dict[str, object]]]:
     for name in ("advisories", "pypi"):
         run_source(run_id, name, settings)
-    batches = plan_bandit(run_id, settings)
+    batches = plan_source(run_id, "bandit", settings)
     if scan:
         for i, batch in enumerate(batches):
-            scan_batch(run_id, i, batch, settings)
+            run_part(run_id, "bandit", i, batch, settings)
     run_source(run_id, "scorecards", settings)
     return batches
 
@@ -85,7 +85,7 @@ def test_an_unfinished_bandit_batch_keeps_the_previous_analyses(
     # a new release list would give Bandit work; simulate one batch that never finished
     run_source("run-2", "advisories", settings)
     run_source("run-2", "pypi", settings)
-    plan_bandit("run-2", settings)
+    plan_source("run-2", "bandit", settings)
     from aggregators.store.staged import StagedRun
 
     StagedRun(Workspace(settings.home), "run-2").save_plan("bandit", 2, True)

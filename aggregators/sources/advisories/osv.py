@@ -17,7 +17,7 @@ import yaml
 from aggregators.core.clock import parse_timestamp
 from aggregators.core.names import normalize_name
 from aggregators.core.versions import parse_version
-from aggregators.knowledge.ranges import EVENT_KINDS
+from aggregators.sources.advisories.events import EVENT_KINDS, is_unbounded
 from aggregators.sources.advisories.fastyaml import load_yaml
 from aggregators.sources.advisories.severity import choose_severity
 from aggregators.sources.base import error_row
@@ -145,7 +145,7 @@ def _parse_range(
                     f"{kind} version {version!r} is a YAML number, read as text", adv_id, "warning"
                 )
             valid = True
-            if range_type == "ECOSYSTEM" and not _special(kind, version):
+            if range_type == "ECOSYSTEM" and not is_unbounded(kind, version):
                 valid = parse_version(version) is not None
                 if not valid:
                     parsed.error(
@@ -177,10 +177,6 @@ def _parse_range(
             adv_id,
             "warning",
         )
-
-
-def _special(kind: str, version: str) -> bool:
-    return (kind == "introduced" and version == "0") or (kind == "limit" and version == "*")
 
 
 def _parse_affected(parsed: ParsedFile, doc: dict[str, Any], adv_id: str) -> list[str]:

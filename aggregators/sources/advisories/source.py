@@ -29,14 +29,14 @@ from aggregators.core.workspace import Workspace
 from aggregators.sources.advisories.gitsync import AdvisoryRepo, SyncResult, TreeFile
 from aggregators.sources.advisories.osv import ADVISORY_SUFFIXES, SOURCE, ParsedFile, parse_batch
 from aggregators.sources.base import (
-    SOURCE_TABLES,
     UNCHANGED,
     UPDATED,
+    PreviousSnapshot,
     RunState,
     SourceResult,
     error_row,
 )
-from aggregators.store.snapshots import Snapshot
+from aggregators.sources.registry import SOURCE_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class AdvisorySource:
     def update(self, state: RunState, progress: Progress) -> SourceResult:
         """Turn the synced commit into new tables, or ``unchanged`` when nothing moved."""
         started = time.monotonic()
-        previous: Snapshot | None = state.previous
+        previous: PreviousSnapshot | None = state.previous
         synced: SyncResult = state.fetched[SOURCE]
         lineage: dict[str, Any] = {
             "url": self.settings.advisory_db_url,
@@ -230,7 +230,7 @@ class AdvisorySource:
         stats.update(files_parsed=len(todo), seconds_ms=int((time.monotonic() - started) * 1000))
         return SourceResult(SOURCE, UPDATED, lineage, tables, stats)
 
-    def _previous_tables(self, previous: Snapshot | None) -> dict[str, pa.Table] | None:
+    def _previous_tables(self, previous: PreviousSnapshot | None) -> dict[str, pa.Table] | None:
         if previous is None:
             return None
         tables: dict[str, pa.Table] = {}

@@ -43,7 +43,7 @@ from aggregators.sources.bandit.outcomes import NO_SDIST, SCANNED, ReleaseProble
 from aggregators.sources.bandit.rows import ReleaseInfo, analysed_release_rows, scan_row
 from aggregators.sources.bandit.runner import BanditRunner, FileJob
 from aggregators.sources.bandit.runner import Limits as WorkerLimits
-from aggregators.sources.base import SOURCE_TABLES
+from aggregators.sources.registry import SOURCE_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ downloading anything; everything else (new releases, transient failures: ``downl
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -22,7 +23,14 @@ from aggregators.core.progress import Progress
 from aggregators.core.versions import canonical_version, parse_version
 from aggregators.sources.bandit.analyse import TABLES, ScanTarget, analyse_releases
 from aggregators.sources.bandit.engine import bandit_version, config_hash
-from aggregators.sources.base import UNCHANGED, UPDATED, RunState, SourceResult
+from aggregators.sources.base import (
+    UNCHANGED,
+    UPDATED,
+    Plan,
+    RunState,
+    SourceResult,
+    concat_results,
+)
 from aggregators.sources.watchlist import watchlist_pins
 
 log = logging.getLogger(__name__)
@@ -70,7 +78,8 @@ def select_targets(
 
 
 class BanditSource(HttpSource):
-    """Static analysis of sdists with Bandit as the ``bandit`` source."""
+    """Static analysis of sdists with Bandit as the ``bandit`` source (it fans out: the plan
+    chooses the releases, parts analyse batches of them, the merge assembles the tables)."""
 
     name = SOURCE
 
@@ -100,17 +109,7 @@ class BanditSource(HttpSource):
         """Targets that need analysis, and the previous rows of those carried forward."""
         previous = state.previous
         old = {name: previous.read(name) if previous else None for name in TABLES}
-        scans = old["bandit_scans"]
-        version, config = bandit_version(), config_hash()
-        done: set[tuple[str, str, str]] = set()
-        if scans is not None:
-            for row in scans.to_pylist():
-                if (
-                    row["status"] in FINAL
-                    and row["bandit_version"] == version
-                    and row["config_hash"] == config
-                ):
-                    done.add((row["package"], row["version"], row["sdist_sha256"] or ""))
+        done = _final_analyses(old["bandit_scans"])
         keep: set[tuple[str, str]] = set()
         todo: list[ScanTarget] = []
         for t in targets:
@@ -118,52 +117,75 @@ class BanditSource(HttpSource):
                 keep.add((t.package, t.version))
             else:
                 todo.append(t)
-        carried: dict[str, pa.Table] = {}
-        for name in TABLES:
-            table = old[name]
-            if table is None or not keep:
-                carried[name] = contract(name).empty()
-                continue
-            ids = pc.binary_join_element_wise(
-                table.column("package"), table.column("version"), "\0"
-            )
-            wanted = pa.array(sorted(f"{p}\0{v}" for p, v in keep), pa.string())
-            carried[name] = table.filter(pc.is_in(ids, wanted))
+        carried = {name: _rows_of(old[name], keep, name) for name in TABLES}
+        if state.packages is not None and previous is not None:
+            # a narrowed run keeps the other packages' analyses as they were
+            for name, table in old.items():
+                if table is not None:
+                    others = pc.invert(
+                        pc.is_in(table.column("package"), pa.array(state.packages, pa.string()))
+                    )
+                    carried[name] = pa.concat_tables([carried[name], table.filter(others)])
         return todo, carried
 
-    def update(self, state: RunState, progress: Progress) -> SourceResult:
-        """Analyse what is new and return complete tables for every target."""
+    def plan(self, state: RunState) -> Plan:
+        """Choose the releases to analyse; carry forward finished analyses of the others.
+
+        The carried part is ``updated`` when it differs from the previous tables (a release
+        dropped out of the targets); with no previous tables and nothing to do it is
+        ``unchanged``: nothing carried forward is not an update.
+        """
         targets = self.targets(state)
         todo, carried = self.split(state, targets)
-        if state.packages is not None and state.previous is not None:
-            # a narrowed run keeps the other packages' analyses as they were
-            for name in TABLES:
-                old = state.previous.read(name)
-                if old is not None:
-                    others = pc.invert(
-                        pc.is_in(
-                            old.column("package"), pa.array(sorted(state.packages), pa.string())
-                        )
-                    )
-                    carried[name] = pa.concat_tables([carried[name], old.filter(others)])
+        before = state.previous.read("bandit_scans") if state.previous else None
+        dropped = before is not None and before.num_rows != carried["bandit_scans"].num_rows
+        stats = {"targets": len(targets), "carried_forward": len(targets) - len(todo)}
+        status = UPDATED if dropped else UNCHANGED
         log.info("bandit: %d releases targeted, %d to analyse", len(targets), len(todo))
-        result = analyse_releases(self.settings, self.workspace, self.client, todo, progress)
-        tables = {
-            name: contract(name).conform(pa.concat_tables([carried[name], result.tables[name]]))
-            for name in TABLES
-        }
-        tables["ingest_errors"] = contract("ingest_errors").empty()
-        stats = dict(result.stats)
-        stats.update(targets=len(targets), carried_forward=len(targets) - len(todo))
-        previous_scans = state.previous.read("bandit_scans") if state.previous else None
-        same_set = (
-            previous_scans is not None
-            and previous_scans.num_rows == tables["bandit_scans"].num_rows
-        )
-        changed = bool(todo) or not same_set
-        lineage = {
-            "bandit_version": bandit_version(),
-            "config_hash": config_hash(),
-            "scan_latest": self.settings.scan_latest,
-        }
-        return SourceResult(SOURCE, UPDATED if changed else UNCHANGED, lineage, tables, stats)
+        result = SourceResult(SOURCE, status, self.lineage(), carried, stats)
+        return Plan(result, [dataclasses.asdict(t) for t in todo])
+
+    def part(self, work: Sequence[dict[str, Any]], progress: Progress) -> SourceResult:
+        """Analyse one batch of planned releases."""
+        targets = [ScanTarget(**item) for item in work]
+        result = analyse_releases(self.settings, self.workspace, self.client, targets, progress)
+        status = UPDATED if targets else UNCHANGED
+        return SourceResult(SOURCE, status, self.lineage(), result.tables, result.stats)
+
+    def merge(self, carried: SourceResult, parts: Sequence[SourceResult]) -> SourceResult:
+        """The complete Bandit tables: carried analyses plus every part's."""
+        merged = concat_results(SOURCE, [carried, *parts], TABLES)
+        merged.tables = {name: contract(name).conform(merged.tables[name]) for name in TABLES}
+        merged.tables["ingest_errors"] = contract("ingest_errors").empty()
+        return merged
+
+    def update(self, state: RunState, progress: Progress) -> SourceResult:
+        """Plan, analyse everything planned as one part, merge (the one-process path)."""
+        plan = self.plan(state)
+        return self.merge(plan.carried, [self.part(plan.work, progress)])
+
+
+def _final_analyses(scans: pa.Table | None) -> set[tuple[str, str, str]]:
+    """(package, version, sdist sha256) of previous analyses that are final under this Bandit."""
+    done: set[tuple[str, str, str]] = set()
+    if scans is None:
+        return done
+    version, config = bandit_version(), config_hash()
+    for row in scans.select(
+        ["package", "version", "sdist_sha256", "status", "bandit_version", "config_hash"]
+    ).to_pylist():
+        if row["status"] in FINAL and (row["bandit_version"], row["config_hash"]) == (
+            version,
+            config,
+        ):
+            done.add((row["package"], row["version"], row["sdist_sha256"] or ""))
+    return done
+
+
+def _rows_of(table: pa.Table | None, keep: set[tuple[str, str]], name: str) -> pa.Table:
+    """The rows of ``table`` whose (package, version) is in ``keep``."""
+    if table is None or not keep:
+        return contract(name).empty()
+    ids = pc.binary_join_element_wise(table.column("package"), table.column("version"), "\0")
+    wanted = pa.array(sorted(f"{p}\0{v}" for p, v in keep), pa.string())
+    return table.filter(pc.is_in(ids, wanted))

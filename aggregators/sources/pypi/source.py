@@ -27,7 +27,6 @@ from aggregators.core.errors import SourceError
 from aggregators.core.http import HttpError, HttpSource
 from aggregators.core.progress import Progress
 from aggregators.sources.base import (
-    SOURCE_TABLES,
     UNCHANGED,
     UPDATED,
     RunState,
@@ -35,6 +34,7 @@ from aggregators.sources.base import (
     error_row,
 )
 from aggregators.sources.pypi.project import ProjectError, parse_project, status_row
+from aggregators.sources.registry import SOURCE_TABLES
 from aggregators.sources.watchlist import watchlist
 
 log = logging.getLogger(__name__)

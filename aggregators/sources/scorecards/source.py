@@ -25,13 +25,13 @@ from aggregators.core.http import HttpError, HttpSource
 from aggregators.core.names import github_path, repository_key
 from aggregators.core.progress import Progress
 from aggregators.sources.base import (
-    SOURCE_TABLES,
     UNCHANGED,
     UPDATED,
     RunState,
     SourceResult,
     error_row,
 )
+from aggregators.sources.registry import SOURCE_TABLES
 from aggregators.sources.scorecards.parse import ScorecardError, parse_scorecard
 
 log = logging.getLogger(__name__)
