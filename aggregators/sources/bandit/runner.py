@@ -106,6 +106,8 @@ class _Running:
     conn: Connection
     jobs: list[FileJob]
     deadline: float
+    stopped: bool = False
+    exitcode: int | None = None
 
 
 class BanditRunner:
@@ -163,14 +165,17 @@ class BanditRunner:
         return _Running(process, parent, jobs, time.monotonic() + self.limits.timeout_seconds)
 
     def _stop(self, item: _Running) -> int | None:
-        """Kill (if still running) and reap the worker; return its exit code."""
+        """Kill (if still running) and reap the worker; return its exit code (idempotent)."""
+        if item.stopped:
+            return item.exitcode
+        item.stopped = True
         if item.process.is_alive():
             item.process.kill()
         item.process.join()
-        exitcode = item.process.exitcode
+        item.exitcode = item.process.exitcode
         item.conn.close()
         item.process.close()
-        return exitcode
+        return item.exitcode
 
     def _collect(
         self,
@@ -187,6 +192,8 @@ class BanditRunner:
                 message = None
         elif item.process.is_alive() and time.monotonic() < item.deadline:
             return False
+        if message is None:  # the pipe closed: give a dying worker until its deadline to exit
+            item.process.join(max(0.0, item.deadline - time.monotonic()))
         timed_out = message is None and item.process.is_alive()
         exitcode = self._stop(item)
         if message is not None and message[0] == "ok":
