@@ -8,7 +8,13 @@ Every requirement becomes one :class:`AuditRow` with a status:
 * ``unknown_package`` — the snapshot has no release of the package (no advisory names it and it
   is not on the watchlist, or PyPI was not read);
 * ``unpinned`` — the requirement names no single version (``flask>=2``);
-* ``invalid`` — the line or component could not be read (not a requirement, not PEP 440...).
+* ``direct_reference`` — a URL or local path requirement (``pkg @ https://...``, ``./src``):
+  there is no version to look up, so it is not checked;
+* ``invalid`` — the line or component could not be read (not a requirement, not PEP 440, an
+  editable install, an included file that cannot be read...).
+
+An environment marker is kept with its row (``marker``) and never evaluated: a pinned requirement
+is audited whatever environment it is meant for.
 
 Nothing is ever passed silently: :func:`fails` decides, per row, whether it breaks the
 ``--fail-on`` threshold. A vulnerable release fails when its highest CVSS rating reaches the
@@ -18,25 +24,28 @@ and ``vulnerable`` fail too unless ``allow_unknown`` is set.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aggregators.core.names import normalize_name
 from aggregators.core.versions import parse_version
 
 if TYPE_CHECKING:
-    from aggregators.clients.inputs.requirements import Pin, Problem
     from aggregators.clients.lookup import KnowledgeBase
     from aggregators.store.snapshots import Snapshot
 
-JSON_SCHEMA = "seckb.audit/1"
 THRESHOLDS = ("low", "medium", "high", "critical")
 RATING_LEVEL = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-STATUSES = ("vulnerable", "ok", "unknown_version", "unknown_package", "unpinned", "invalid")
+STATUSES = (
+    "vulnerable",
+    "ok",
+    "unknown_version",
+    "unknown_package",
+    "unpinned",
+    "direct_reference",
+    "invalid",
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class Requirement:
     version: str | None
     where: str
     problem: str | None = None  # set for ``invalid`` entries: why it could not be read
+    reference: str | None = None  # set for ``direct_reference`` entries: what they point at
+    marker: str | None = None  # the environment marker as written (never evaluated)
 
 
 @dataclass
@@ -66,43 +77,9 @@ class AuditRow:
     bandit_status: str | None = None
     bandit_high_findings: int | None = None
     scorecard_score: float | None = None
+    marker: str | None = None
     note: str | None = None
     fails: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """The row as it appears in ``packages`` of the ``seckb.audit/1`` document."""
-        return {
-            "package": self.package,
-            "version": self.version,
-            "where": self.where,
-            "status": self.status,
-            "advisories": self.advisories,
-            "unscored_advisories": self.unscored_advisories,
-            "max_cvss_score": self.max_cvss_score,
-            "max_cvss_rating": self.max_cvss_rating,
-            "fixed_in": self.fixed_in,
-            "yanked": self.yanked,
-            "bandit_status": self.bandit_status,
-            "bandit_high_findings": self.bandit_high_findings,
-            "scorecard_score": self.scorecard_score,
-            "note": self.note,
-            "fails": self.fails,
-        }
-
-
-def from_requirements(pins: Iterable[Pin], problems: Iterable[Problem]) -> list[Requirement]:
-    """Requirements-file entries as :class:`Requirement` s."""
-    keyed: list[tuple[str, int, Requirement]] = [
-        (p.origin, p.line, Requirement(p.package, p.version, f"{p.origin}:{p.line}")) for p in pins
-    ]
-    for problem in problems:
-        match = _NAME.match(problem.text.removeprefix("-e").strip())
-        name = normalize_name(match.group(0)) if match else problem.text
-        where = f"{problem.origin}:{problem.line}"
-        keyed.append((problem.origin, problem.line, Requirement(name, None, where, problem.reason)))
-    files = list(dict.fromkeys(origin for origin, _, _ in keyed))  # in order of appearance
-    keyed.sort(key=lambda item: (files.index(item[0]), item[1]))
-    return [requirement for _, _, requirement in keyed]
 
 
 def advisory_scores(snapshot: Snapshot) -> dict[str, float | None]:
@@ -123,13 +100,19 @@ def audit(
     scores: Mapping[str, float | None],
 ) -> list[AuditRow]:
     """One :class:`AuditRow` per requirement, in order (``fails`` is left false)."""
-    pinned = [(r.package, r.version) for r in requirements if r.version and not r.problem]
+    pinned = [(r.package, r.version) for r in requirements if _looked_up(r) and r.version]
     found = iter(kb.lookup_many(pinned))
     rows: list[AuditRow] = []
     for req in requirements:
-        row = AuditRow(req.package, req.version, req.where, "invalid", note=req.problem)
+        row = AuditRow(
+            req.package, req.version, req.where, "invalid", marker=req.marker, note=req.problem
+        )
         rows.append(row)
         if req.problem:
+            continue
+        if req.reference:
+            row.status = "direct_reference"
+            row.note = req.reference
             continue
         if not req.version:
             row.status = "unpinned"
@@ -162,6 +145,10 @@ def audit(
     return rows
 
 
+def _looked_up(req: Requirement) -> bool:
+    return not req.problem and not req.reference
+
+
 def fails(row: AuditRow, threshold: str, allow_unknown: bool) -> bool:
     """Whether ``row`` breaks ``--fail-on threshold`` (see the module documentation)."""
     if row.status == "ok":
@@ -189,28 +176,3 @@ def summary(rows: Sequence[AuditRow]) -> dict[str, int]:
     result["total"] = len(rows)
     result["failing"] = sum(row.fails for row in rows)
     return result
-
-
-def audit_document(
-    snapshot: dict[str, Any],
-    source: dict[str, Any],
-    rows: Sequence[AuditRow],
-    notes: Sequence[str],
-    warnings: Sequence[str],
-    fail_on: str | None,
-    allow_unknown: bool,
-    exit_code: int,
-) -> dict[str, Any]:
-    """The ``seckb.audit/1`` JSON document."""
-    return {
-        "schema": JSON_SCHEMA,
-        "snapshot": snapshot,
-        "source": source,
-        "fail_on": fail_on,
-        "allow_unknown": allow_unknown,
-        "exit_code": exit_code,
-        "summary": summary(rows),
-        "packages": [row.to_json() for row in rows],
-        "notes": list(notes),
-        "warnings": list(warnings),
-    }

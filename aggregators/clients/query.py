@@ -7,18 +7,19 @@ exactly as ``affected_versions`` judges known ones.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from aggregators.clients.documents import QUERY_SCHEMA, query_document, snapshot_info
 from aggregators.core.names import normalize_name, repository_key
 from aggregators.core.versions import parse_version, version_sort_key
-from aggregators.knowledge.affected import collect_entries, entry_affects
+from aggregators.knowledge.affected import Entry, collect_entries, entry_affects
 from aggregators.store.snapshots import Snapshot
 
-JSON_SCHEMA = "seckb.query/1"
+JSON_SCHEMA = QUERY_SCHEMA
 RISK_ORDER = {"Critical": 4, "High": 3, "Medium": 2, "Low": 1}
 """Scorecard check risks, riskiest first (the ``risk`` column of ``scorecard_checks``)."""
 
@@ -60,18 +61,8 @@ class QueryResult:
         return any(m.affected_by and not m.withdrawn for m in self.advisories)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``seckb.query/1`` document."""
-        return {
-            "schema": JSON_SCHEMA,
-            "snapshot": self.snapshot,
-            "package": self.package,
-            "version": self.version,
-            "version_is_pep440": self.version_is_pep440,
-            "known_package": self.known_package,
-            "vulnerable": self.vulnerable,
-            "advisories": [asdict(m) for m in self.advisories],
-            "repository": self.repository,
-        }
+        """The ``seckb.query/1`` document (built by :mod:`aggregators.clients.documents`)."""
+        return query_document(self)
 
 
 def _iso(value: Any) -> str | None:
@@ -91,13 +82,8 @@ def query(
 ) -> QueryResult:
     """Advisories naming ``package`` in ``snapshot``; with ``version``, those affecting it."""
     name = normalize_name(package.strip())
-    lineage = snapshot.source("advisories").get("lineage", {})
     result = QueryResult(
-        snapshot={
-            "id": snapshot.id,
-            "created_at": snapshot.manifest.get("created_at"),
-            "advisory_db_commit": lineage.get("commit"),
-        },
+        snapshot=snapshot_info(snapshot),
         package=name,
         version=version,
         version_is_pep440=None if version is None else parse_version(version) is not None,
@@ -112,15 +98,7 @@ def query(
     entries = collect_entries(packages, ranges)
     ids = sorted({row["advisory_id"] for row in packages})
     advisories = {row["id"]: row for row in _rows(snapshot, "advisories", "id", ids)}
-    affected = pq.read_table(
-        snapshot.table_path("affected_versions"),
-        columns=["advisory_id"],
-        filters=[("package", "=", name)],
-    )
-    tallies = pc.value_counts(affected.column("advisory_id"))
-    counts = dict(
-        zip(tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True)
-    )
+    counts = _affected_counts(snapshot, name)
     fixed: dict[str, set[str]] = {}
     for row in ranges:
         if row["event"] == "fixed" and row["range_type"] == "ECOSYSTEM" and row["valid"]:
@@ -132,40 +110,58 @@ def query(
             continue
         how = None
         if version is not None:
-            found = [entry_affects(e, version) for e in entries if e.advisory_id == adv_id]
-            kinds = {k for k in found if k}
-            how = (
-                "both"
-                if "both" in kinds or kinds == {"list", "ranges"}
-                else next(iter(kinds), None)
-            )
+            how = _affected_by([e for e in entries if e.advisory_id == adv_id], version)
             if how is None:
                 continue
-        severity = None
-        if adv["severity_type"]:
-            severity = {
-                "type": adv["severity_type"],
-                "vector": adv["severity_vector"],
-                "score": adv["cvss_score"],
-                "rating": adv["cvss_rating"],
-            }
-        result.advisories.append(
-            Match(
-                id=adv_id,
-                aliases=list(adv["aliases"]),
-                summary=adv["summary"],
-                published=_iso(adv["published"]),
-                modified=_iso(adv["modified"]),
-                withdrawn=_iso(adv["withdrawn"]),
-                severity=severity,
-                fixed_versions=sorted(fixed.get(adv_id, ()), key=version_sort_key),
-                affected_by=how,
-                affected_versions=int(counts.get(adv_id, 0)),
-                references=[ref["url"] for ref in adv["references"]],
-            )
-        )
+        match = _match(adv, how, counts.get(adv_id, 0))
+        match.fixed_versions = sorted(fixed.get(adv_id, ()), key=version_sort_key)
+        result.advisories.append(match)
     result.advisories.sort(key=lambda m: (-_score(m), m.id))
     return result
+
+
+def _affected_counts(snapshot: Snapshot, package: str) -> dict[str, int]:
+    """Rows of ``affected_versions`` per advisory of ``package``."""
+    affected = pq.read_table(
+        snapshot.table_path("affected_versions"),
+        columns=["advisory_id"],
+        filters=[("package", "=", package)],
+    )
+    tallies = pc.value_counts(affected.column("advisory_id"))
+    return dict(
+        zip(tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True)
+    )
+
+
+def _affected_by(entries: list[Entry], version: str) -> str | None:
+    """How an advisory's entries affect ``version``: list, ranges, both, or ``None``."""
+    kinds = {k for k in (entry_affects(e, version) for e in entries) if k}
+    return "both" if "both" in kinds or kinds == {"list", "ranges"} else next(iter(kinds), None)
+
+
+def _match(adv: dict[str, Any], how: str | None, affected_versions: int) -> Match:
+    """An ``advisories`` row as a :class:`Match` (``fixed_versions`` left empty)."""
+    severity = None
+    if adv["severity_type"]:
+        severity = {
+            "type": adv["severity_type"],
+            "vector": adv["severity_vector"],
+            "score": adv["cvss_score"],
+            "rating": adv["cvss_rating"],
+        }
+    return Match(
+        id=adv["id"],
+        aliases=list(adv["aliases"]),
+        summary=adv["summary"],
+        published=_iso(adv["published"]),
+        modified=_iso(adv["modified"]),
+        withdrawn=_iso(adv["withdrawn"]),
+        severity=severity,
+        fixed_versions=[],
+        affected_by=how,
+        affected_versions=int(affected_versions),
+        references=[ref["url"] for ref in adv["references"]],
+    )
 
 
 def repository_health(snapshot: Snapshot, package: str) -> dict[str, Any] | None:

@@ -1,18 +1,22 @@
 """The watchlist: packages tracked besides those the advisories name, from ``watchlist`` (names)
 and ``watchlist_files`` (requirements files, whose exact pins are also analysed by Bandit).
 
-Problems with the files are reported as ``ingest_errors`` rows of the ``pypi`` source, the
-source that tracks the packages.
+The files are read by :func:`aggregators.core.requirements.read_requirements`
+(``pip-requirements-parser``, includes followed). Problems with them are reported as
+``ingest_errors`` rows of the ``pypi`` source, the source that tracks the packages.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aggregators.clients.inputs.requirements import read_requirements
 from aggregators.core.config import Settings
 from aggregators.core.names import normalize_name
+from aggregators.core.requirements import read_requirements
 from aggregators.sources.base import error_row
+
+TRACKED = frozenset({"pinned", "unpinned", "direct_reference", "editable"})
+"""Line statuses whose package (when the line names one) is tracked."""
 
 
 def watchlist(settings: Settings) -> tuple[set[str], list[dict[str, Any]]]:
@@ -21,17 +25,21 @@ def watchlist(settings: Settings) -> tuple[set[str], list[dict[str, Any]]]:
     errors: list[dict[str, Any]] = []
     for path in settings.watchlist_files:
         try:
-            pins, problems = read_requirements(path)
+            lines = read_requirements(path)
         except OSError as exc:
             reason = f"cannot read watchlist file: {exc.strerror}"
             errors.append(error_row("pypi", str(path), reason))
             continue
-        names.update(pin.package for pin in pins)
+        names.update(line.package for line in lines if line.status in TRACKED and line.package)
         errors.extend(
             error_row(
-                "pypi", f"{p.origin}:{p.line}", f"requirement not understood: {p.reason}", "warning"
+                "pypi",
+                f"{line.origin}:{line.line}",
+                f"requirement not understood: {line.note}",
+                "warning",
             )
-            for p in problems
+            for line in lines
+            if line.status == "invalid"
         )
     return names, errors
 
@@ -42,8 +50,12 @@ def watchlist_pins(settings: Settings) -> set[tuple[str, str]]:
     pins: set[tuple[str, str]] = set()
     for path in settings.watchlist_files:
         try:
-            found, _problems = read_requirements(path)
+            lines = read_requirements(path)
         except OSError:
             continue
-        pins.update((p.package, p.version) for p in found if p.version)
+        pins.update(
+            (line.package, line.version)
+            for line in lines
+            if line.status == "pinned" and line.package and line.version
+        )
     return pins

@@ -108,6 +108,7 @@ def test_requirements_statuses_and_json_schema(run: Any, tmp_path: Path) -> None
         "bandit_status",
         "bandit_high_findings",
         "scorecard_score",
+        "marker",
         "note",
         "fails",
     }
@@ -124,6 +125,7 @@ def test_requirements_statuses_and_json_schema(run: Any, tmp_path: Path) -> None
         "unknown_version": 2,
         "unknown_package": 1,
         "unpinned": 1,
+        "direct_reference": 0,
         "invalid": 1,
         "total": 9,
         "failing": 0,

@@ -1,0 +1,162 @@
+"""``seckb audit``: check a requirements file or a CycloneDX SBOM against a snapshot."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from aggregators.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    open_snapshot,
+    print_json,
+    settings_from,
+    warn_stale,
+)
+from aggregators.clients.audit import THRESHOLDS
+from aggregators.core.errors import SeckbError
+
+if TYPE_CHECKING:
+    from aggregators.clients.audit import AuditRow, Requirement
+
+STYLES = {"vulnerable": "bold red", "ok": "green"}  # every other status: yellow
+
+
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add ``seckb audit`` and its options."""
+    p = sub.add_parser(
+        "audit", parents=[common], help="check pinned requirements or an SBOM against a snapshot"
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("-r", "--requirements", type=Path, help="a requirements file (pip format)")
+    what.add_argument("--sbom", type=Path, help="a CycloneDX JSON SBOM (syft, cyclonedx-py)")
+    p.add_argument(
+        "--fail-on",
+        choices=THRESHOLDS,
+        help="exit 1 when a vulnerable pin reaches this CVSS rating (unscored always does), "
+        "or when a pin is unpinned, a direct reference, unknown or invalid "
+        "(unless --allow-unknown)",
+    )
+    p.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="with --fail-on: do not fail on unpinned, direct-reference, unknown or invalid "
+        "entries",
+    )
+    p.add_argument("--json", action="store_true", help="print the seckb.audit/1 JSON document")
+    p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Audit every entry; 1 when one breaks ``--fail-on``, else 0 (errors raise)."""
+    from aggregators.clients.audit import advisory_scores, audit, mark_failures
+    from aggregators.clients.documents import audit_document
+    from aggregators.clients.lookup import KnowledgeBase
+
+    requirements, notes, source = _read_input(args)
+    settings = settings_from(args)
+    snapshot = open_snapshot(settings, args.snapshot)
+    warnings = warn_stale(snapshot, settings, err)
+    wanted = {r.package for r in requirements if r.package}
+    rows = audit(requirements, KnowledgeBase(snapshot, wanted), advisory_scores(snapshot))
+    failing = mark_failures(rows, args.fail_on, args.allow_unknown)
+    code = EXIT_FAILED if failing else EXIT_OK
+    for note in notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    if args.json:
+        print_json(
+            audit_document(
+                snapshot, source, rows, notes, warnings, args.fail_on, args.allow_unknown, code
+            )
+        )
+        return code
+    out.print(_table(rows))
+    counts = ", ".join(
+        f"{sum(r.status == s for r in rows)} {s.replace('_', ' ')}"
+        for s in dict.fromkeys(r.status for r in rows)
+    )
+    out.print(f"{len(rows)} requirement(s): {counts} (snapshot {snapshot.id})", highlight=False)
+    if args.fail_on:
+        verdict = f"{failing} failing --fail-on {args.fail_on}"
+        if not args.allow_unknown:
+            verdict += (
+                " (unpinned, direct-reference, unknown and invalid entries count;"
+                " see --allow-unknown)"
+            )
+        (err if failing else out).print(verdict, highlight=False)
+    return code
+
+
+def _read_input(args: argparse.Namespace) -> tuple[list[Requirement], list[str], dict[str, Any]]:
+    """The entries to audit, the notes on what was not audited, and the ``source`` of the
+    document; raise :class:`SeckbError` (one line) when the file cannot be read."""
+    if args.sbom is not None:
+        from aggregators.clients.inputs.sbom import read_sbom
+
+        requirements, notes = read_sbom(args.sbom)
+        return requirements, notes, {"kind": "cyclonedx", "path": str(args.sbom)}
+    from aggregators.clients.inputs.requirements import read_requirements
+
+    try:
+        requirements, notes = read_requirements(args.requirements)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SeckbError(f"cannot read {args.requirements}: {reason}") from exc
+    return requirements, notes, {"kind": "requirements", "path": str(args.requirements)}
+
+
+def _table(rows: Sequence[AuditRow]) -> Table:
+    """One line per entry: package, version, status (✗ when failing), advisories, severity,
+    fixed version, Bandit, note (with the environment marker)."""
+    table = Table(
+        "package",
+        "version",
+        "status",
+        "advisories",
+        "max severity",
+        "fixed in",
+        "bandit",
+        "note",
+        box=None,
+    )
+    for row in rows:
+        style = STYLES.get(row.status, "yellow")
+        bandit = row.bandit_status or ""
+        if row.bandit_high_findings:
+            bandit += f" ({row.bandit_high_findings} high)"
+        note = "; ".join(
+            part for part in (row.note, f"marker: {row.marker}" if row.marker else None) if part
+        )
+        table.add_row(
+            escape(row.package),
+            escape(row.version or "-"),
+            f"[{style}]{row.status.replace('_', ' ')}[/]" + (" [red]✗[/]" if row.fails else ""),
+            ", ".join(row.advisories) or "-",
+            _severity(row) or "-",
+            row.fixed_in or "-",
+            bandit or "-",
+            escape(note),
+        )
+    return table
+
+
+def _severity(row: AuditRow) -> str:
+    """``High 7.5``, plus how many advisories have no score."""
+    severity = (
+        f"{row.max_cvss_rating or ''} {row.max_cvss_score or ''}".strip()
+        if row.max_cvss_rating
+        else ""
+    )
+    if row.unscored_advisories:
+        unscored = f"{len(row.unscored_advisories)} unscored"
+        severity = f"{severity}, {unscored}" if severity else unscored
+    return severity

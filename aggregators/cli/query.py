@@ -1,0 +1,97 @@
+"""``seckb query``: the advisories affecting a package (at a version), as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from aggregators.cli.common import EXIT_OK, open_snapshot, print_json, settings_from, warn_stale
+
+if TYPE_CHECKING:
+    from aggregators.clients.query import QueryResult
+
+
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add ``seckb query`` and its options."""
+    p = sub.add_parser("query", parents=[common], help="advisories affecting a package version")
+    p.add_argument("package")
+    p.add_argument("version", nargs="?")
+    p.add_argument("--json", action="store_true", help="print the seckb.query/1 JSON document")
+    p.add_argument("--include-withdrawn", action="store_true", help="also list withdrawn ones")
+    p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Answer the query from the snapshot; always 0 (errors raise)."""
+    from aggregators.clients.query import query
+
+    settings = settings_from(args)
+    snapshot = open_snapshot(settings, args.snapshot)
+    warn_stale(snapshot, settings, err)
+    result = query(snapshot, args.package, args.version, include_withdrawn=args.include_withdrawn)
+    if args.json:
+        print_json(result.to_json())
+        return EXIT_OK
+    subject = result.package + (f" {result.version}" if result.version else "")
+    if result.repository is not None:
+        out.print(_repository_line(result.repository), highlight=False)
+    if not result.known_package:
+        out.print(f"{subject}: no advisory names this package (snapshot {snapshot.id})")
+        return EXIT_OK
+    if result.version_is_pep440 is False:
+        err.print(
+            f"[yellow]warning:[/] {result.version!r} is not a PEP 440 version; "
+            "only explicit version lists can match it"
+        )
+    if result.version is not None:
+        verdict = "[bold red]VULNERABLE[/]" if result.vulnerable else "[green]no known advisory[/]"
+        out.print(f"{subject}: {verdict} (snapshot {snapshot.id})")
+    else:
+        out.print(f"{subject}: {len(result.advisories)} advisory(ies) (snapshot {snapshot.id})")
+    if result.advisories:
+        out.print(_advisory_table(result))
+    return EXIT_OK
+
+
+def _repository_line(repo: dict[str, Any]) -> str:
+    """``repository: URL — Scorecard 6.5/10 (2026-11-16); weakest: ...``"""
+    line = f"repository: {repo['url']}"
+    if repo["score"] is not None:
+        weak = ", ".join(f"{c['check']} {c['score']:g}" for c in repo["weakest_checks"])
+        stale = " [stale]" if repo["stale"] else ""
+        line += f" — Scorecard {repo['score']:g}/10 ({repo['result_date'][:10]}{stale})"
+        line += f"; weakest: {weak}" if weak else ""
+    elif repo["status"]:
+        line += f" — Scorecard: {repo['status']}"
+    return line
+
+
+def _advisory_table(result: QueryResult) -> Table:
+    """One row per advisory: id, aliases, severity, fixed versions, how it matched, summary."""
+    table = Table(
+        "id",
+        "aliases",
+        "severity",
+        "fixed in",
+        "affects" if result.version else "versions",
+        "summary",
+        box=None,
+    )
+    for m in result.advisories:
+        sev = m.severity or {}
+        severity = f"{sev.get('rating') or ''} {sev.get('score') or ''}".strip() or "-"
+        table.add_row(
+            m.id + (" (withdrawn)" if m.withdrawn else ""),
+            ", ".join(m.aliases),
+            severity,
+            ", ".join(m.fixed_versions) or "-",
+            m.affected_by or "-" if result.version else str(m.affected_versions),
+            (m.summary or "")[:60],
+        )
+    return table
