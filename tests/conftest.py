@@ -13,6 +13,16 @@ from aggregators.core.config import Settings, load_settings
 from helpers import BUNDLE, AdvisoryRepo
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--regen-golden``: tests/golden rewrites its expected files instead of comparing."""
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the expected golden files from the current code",
+    )
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit and integration tests talk to loopback only: any other address is refused."""
