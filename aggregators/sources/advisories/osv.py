@@ -116,6 +116,31 @@ def _references(parsed: ParsedFile, doc: dict[str, Any], adv_id: str) -> list[di
     return refs
 
 
+def _event_row(
+    parsed: ParsedFile, adv_id: str, range_type: str, kind: Any, raw_version: Any
+) -> dict[str, Any] | None:
+    """``event``, ``version`` and ``valid`` of one range event; ``None`` when it is ignored."""
+    version = _version_text(raw_version)
+    if kind not in EVENT_KINDS:
+        parsed.error(f"unknown event type {kind!r}; ignored", adv_id, "warning")
+        return None
+    if version is None or not version:
+        parsed.error(f"{kind} event without a version; ignored", adv_id, "warning")
+        return None
+    if not isinstance(raw_version, str):
+        parsed.error(
+            f"{kind} version {version!r} is a YAML number, read as text", adv_id, "warning"
+        )
+    valid = True
+    if range_type == "ECOSYSTEM" and not is_unbounded(kind, version):
+        valid = parse_version(version) is not None
+        if not valid:
+            parsed.error(
+                f"{kind} version {version!r} is not PEP 440; event ignored", adv_id, "warning"
+            )
+    return {"event": kind, "version": version, "valid": valid}
+
+
 def _parse_range(
     parsed: ParsedFile, adv_id: str, package: str, entry_index: int, range_index: int, rng: Any
 ) -> None:
@@ -126,50 +151,27 @@ def _parse_range(
     if range_type not in ("ECOSYSTEM", "GIT", "SEMVER"):
         parsed.error(f"unknown range type {range_type!r}; range kept as data", adv_id, "warning")
     repo = rng.get("repo") if isinstance(rng.get("repo"), str) else None
-    event_index = 0
+    base = {
+        "advisory_id": adv_id,
+        "package": package,
+        "entry_index": entry_index,
+        "range_index": range_index,
+        "range_type": range_type,
+        "repo": repo,
+        "source_path": parsed.path,
+    }
     saw_introduced = False
+    first = len(parsed.events)
     for raw_event in rng["events"]:
         items = raw_event.items() if isinstance(raw_event, dict) else ()
         if not items:
             parsed.error(f"event is not a mapping: {raw_event!r:.60}; ignored", adv_id, "warning")
         for kind, raw_version in items:
-            version = _version_text(raw_version)
-            if kind not in EVENT_KINDS:
-                parsed.error(f"unknown event type {kind!r}; ignored", adv_id, "warning")
-                continue
-            if version is None or not version:
-                parsed.error(f"{kind} event without a version; ignored", adv_id, "warning")
-                continue
-            if not isinstance(raw_version, str):
-                parsed.error(
-                    f"{kind} version {version!r} is a YAML number, read as text", adv_id, "warning"
-                )
-            valid = True
-            if range_type == "ECOSYSTEM" and not is_unbounded(kind, version):
-                valid = parse_version(version) is not None
-                if not valid:
-                    parsed.error(
-                        f"{kind} version {version!r} is not PEP 440; event ignored",
-                        adv_id,
-                        "warning",
-                    )
-            saw_introduced = saw_introduced or (kind == "introduced" and valid)
-            parsed.events.append(
-                {
-                    "advisory_id": adv_id,
-                    "package": package,
-                    "entry_index": entry_index,
-                    "range_index": range_index,
-                    "range_type": range_type,
-                    "repo": repo,
-                    "event_index": event_index,
-                    "event": kind,
-                    "version": version,
-                    "valid": valid,
-                    "source_path": parsed.path,
-                }
-            )
-            event_index += 1
+            event = _event_row(parsed, adv_id, range_type, kind, raw_version)
+            if event is not None:
+                index = len(parsed.events) - first
+                parsed.events.append({**base, "event_index": index, **event})
+                saw_introduced = saw_introduced or (kind == "introduced" and event["valid"])
     if range_type == "ECOSYSTEM" and not saw_introduced:
         parsed.error(
             f"affected[{entry_index}].ranges[{range_index}] has no valid introduced event; "

@@ -189,25 +189,9 @@ class AdvisorySource:
             log.info("advisories: parser or contracts changed since the last run; parsing all")
 
         old_commit = before.get("commit")
-        tree = {
-            f.path: f
-            for f in self.repo.list_files(synced.commit, PREFIX)
-            if is_advisory_path(f.path)
-        }
-        if old_tables is not None and old_commit and self.repo.has_commit(old_commit):
-            changes = [
-                c
-                for c in self.repo.changes(old_commit, synced.commit, PREFIX)
-                if is_advisory_path(c.path)
-            ]
-            deleted = {c.path for c in changes if c.status == "D"}
-            errored = set(old_tables["ingest_errors"].column("path").to_pylist())
-            todo = sorted(({c.path for c in changes if c.status != "D"} | errored) & set(tree))
-            mode = "incremental"
-        else:
-            if old_tables is not None:
-                log.warning("previous commit %s unavailable; parsing everything", old_commit)
-            old_tables, deleted, todo, mode = None, set(), sorted(tree), "full"
+        tree, todo, deleted, mode = self._work(synced.commit, old_commit, old_tables)
+        if mode == "full":
+            old_tables = None
         lineage["previous_commit"] = old_commit
         lineage["mode"] = mode
 
@@ -229,6 +213,25 @@ class AdvisorySource:
         tables, stats = self._merge(old_tables, fresh, set(todo) | deleted)
         stats.update(files_parsed=len(todo), seconds_ms=int((time.monotonic() - started) * 1000))
         return SourceResult(SOURCE, UPDATED, lineage, tables, stats)
+
+    def _work(
+        self, commit: str, old_commit: str | None, old_tables: dict[str, pa.Table] | None
+    ) -> tuple[dict[str, TreeFile], list[str], set[str], str]:
+        """The advisory files at ``commit``, those to parse, those deleted, and the mode:
+        ``incremental`` from ``old_commit`` when it and the old tables are usable, else
+        ``full``."""
+        tree = {f.path: f for f in self.repo.list_files(commit, PREFIX) if is_advisory_path(f.path)}
+        if old_tables is not None and old_commit and self.repo.has_commit(old_commit):
+            changes = [
+                c for c in self.repo.changes(old_commit, commit, PREFIX) if is_advisory_path(c.path)
+            ]
+            deleted = {c.path for c in changes if c.status == "D"}
+            errored = set(old_tables["ingest_errors"].column("path").to_pylist())
+            todo = sorted(({c.path for c in changes if c.status != "D"} | errored) & set(tree))
+            return tree, todo, deleted, "incremental"
+        if old_tables is not None:
+            log.warning("previous commit %s unavailable; parsing everything", old_commit)
+        return tree, sorted(tree), set(), "full"
 
     def _previous_tables(self, previous: PreviousSnapshot | None) -> dict[str, pa.Table] | None:
         if previous is None:

@@ -68,6 +68,32 @@ def _score(value: Any, what: str) -> float | None:
     return float(value)
 
 
+def _check(repository: str, index: int, check: Any) -> dict[str, Any]:
+    """One ``scorecard_checks`` row; raise :class:`ScorecardError` if malformed."""
+    if not isinstance(check, dict):
+        raise ScorecardError(f"checks[{index}] is not an object")
+    name = _text(check.get("name"), f"checks[{index}].name", required=True)
+    assert name is not None
+    check_score = _score(check.get("score"), f"{name} score")
+    details = check.get("details")
+    if details is not None and not (
+        isinstance(details, list) and all(isinstance(d, str) for d in details)
+    ):
+        raise ScorecardError(f"{name} details is not a list of text")
+    documentation = check.get("documentation")
+    doc_url = documentation.get("url") if isinstance(documentation, dict) else None
+    return {
+        "repository": repository,
+        "check": name,
+        "score": check_score,
+        "inconclusive": check_score is None,
+        "reason": _text(check.get("reason"), f"{name} reason"),
+        "details": details,
+        "documentation_url": doc_url if isinstance(doc_url, str) else None,
+        "risk": CHECK_RISK.get(name),
+    }
+
+
 def parse_scorecard(
     document: Any, repository: str, now: datetime, stale_after: timedelta
 ) -> Scorecard:
@@ -90,32 +116,7 @@ def parse_scorecard(
     raw_checks = document.get("checks")
     if not isinstance(raw_checks, list):
         raise ScorecardError("checks is not a list")
-    checks = []
-    for i, check in enumerate(raw_checks):
-        if not isinstance(check, dict):
-            raise ScorecardError(f"checks[{i}] is not an object")
-        name = _text(check.get("name"), f"checks[{i}].name", required=True)
-        assert name is not None
-        check_score = _score(check.get("score"), f"{name} score")
-        details = check.get("details")
-        if details is not None and not (
-            isinstance(details, list) and all(isinstance(d, str) for d in details)
-        ):
-            raise ScorecardError(f"{name} details is not a list of text")
-        documentation = check.get("documentation")
-        doc_url = documentation.get("url") if isinstance(documentation, dict) else None
-        checks.append(
-            {
-                "repository": repository,
-                "check": name,
-                "score": check_score,
-                "inconclusive": check_score is None,
-                "reason": _text(check.get("reason"), f"{name} reason"),
-                "details": details,
-                "documentation_url": doc_url if isinstance(doc_url, str) else None,
-                "risk": CHECK_RISK.get(name),
-            }
-        )
+    checks = [_check(repository, i, check) for i, check in enumerate(raw_checks)]
     return Scorecard(
         result={
             "status": "ok",

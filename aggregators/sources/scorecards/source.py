@@ -103,8 +103,42 @@ class ScorecardSource(HttpSource):
         wanted = repositories(state.table("packages"), state.packages)
         everyone = wanted if state.packages is None else repositories(state.table("packages"), None)
         old_rows, old_checks = self._previous(state)
+        due = self._due(wanted, old_rows, now)
+        answers = self._ask_all(due, now, progress)
+        self._check_outage(answers, old_rows)
+        statuses = [a[0]["status"] for a in answers.values()]
+        rows, checks = self._assemble(everyone, answers, old_rows, old_checks, now)
+        stats = {s: statuses.count(s) for s in ("ok", "not_scanned", "error")}
+        stats.update(
+            repositories=len(rows),
+            requests=self.client.requests_sent,
+            skipped_fresh=len(wanted) - len(due),
+            stale=sum(1 for r in rows if r.get("stale")),
+        )
+        errors = [
+            error_row(SOURCE, r["repository"], r["reason"]) for r in rows if r["status"] == "error"
+        ]
+        tables = {
+            "scorecards": contract("scorecards").table_from_rows(rows),
+            "scorecard_checks": contract("scorecard_checks").table_from_rows(checks),
+            "ingest_errors": contract("ingest_errors").table_from_rows(errors),
+        }
+        dates = [r["result_date"] for r in rows if r.get("result_date") is not None]
+        lineage = {
+            "url": self.settings.scorecard_url,
+            "repositories": len(rows),
+            "oldest_result": min(dates).isoformat() if dates else None,
+            "newest_result": max(dates).isoformat() if dates else None,
+        }
+        changed = bool(answers) or set(old_rows) != set(everyone)
+        return SourceResult(SOURCE, UPDATED if changed else UNCHANGED, lineage, tables, stats)
+
+    def _due(
+        self, wanted: dict[str, Repository], old_rows: dict[str, dict[str, Any]], now: datetime
+    ) -> list[Repository]:
+        """Repositories to ask about: those without a result younger than the refresh age."""
         refresh = timedelta(days=self.settings.scorecard_refresh_days)
-        due = [
+        return [
             r
             for k, r in sorted(wanted.items())
             if not (
@@ -114,12 +148,24 @@ class ScorecardSource(HttpSource):
             )
         ]
 
+    def _ask_all(
+        self, due: list[Repository], now: datetime, progress: Progress
+    ) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
         progress.stage(f"asking Scorecard about {len(due)} repositories", len(due))
         answers: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
         with ThreadPoolExecutor(max_workers=self.settings.scorecard_concurrency) as pool:
             for repo, answer in zip(due, pool.map(lambda r: self._ask(r, now), due), strict=True):
                 answers[repo.key] = answer
                 progress.advance()
+        return answers
+
+    def _check_outage(
+        self,
+        answers: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]],
+        old_rows: dict[str, dict[str, Any]],
+    ) -> None:
+        """Fail the source when the API answered nothing at all, or 404 for repositories it
+        had results for (a wrong ``scorecard_url``); otherwise unreachable ones are errors."""
         statuses = [a[0]["status"] for a in answers.values()]
         if statuses and all(s == UNREACHABLE for s in statuses):
             first = next(a[0]["reason"] for a in answers.values())
@@ -128,7 +174,6 @@ class ScorecardSource(HttpSource):
             )
         scanned_before = {k for k, r in old_rows.items() if r.get("result_date") is not None}
         if statuses and all(s == "not_scanned" for s in statuses) and scanned_before & set(answers):
-            # every repository 404s, even ones scanned before: a wrong scorecard_url
             raise SourceError(
                 f"Scorecard API at {self.settings.scorecard_url} answered 404 for every "
                 "repository, including ones it had results for; check scorecard_url"
@@ -136,15 +181,23 @@ class ScorecardSource(HttpSource):
         for row, _checks in answers.values():
             if row["status"] == UNREACHABLE:
                 row["status"] = "error"
-        statuses = [a[0]["status"] for a in answers.values()]
 
+    def _assemble(
+        self,
+        everyone: dict[str, Repository],
+        answers: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]],
+        old_rows: dict[str, dict[str, Any]],
+        old_checks: dict[str, list[dict[str, Any]]],
+        now: datetime,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Rows for every repository: new answers, else what was known (an error keeps the
+        last good result and checks)."""
         stale_after = timedelta(days=self.settings.scorecard_stale_days)
         rows, checks = [], []
         for key, repo in sorted(everyone.items()):
             if key in answers:
                 row, found = answers[key]
-                old = old_rows.get(key, {})
-                if row["status"] == "error" and old.get("result_date") is not None:
+                if row["status"] == "error" and old_rows.get(key, {}).get("result_date"):
                     row = {**old_rows[key], "status": "error", "reason": row["reason"]}
                     found = old_checks.get(key, [])  # keep the last good checks
             elif key in old_rows:
@@ -156,33 +209,7 @@ class ScorecardSource(HttpSource):
                 row["stale"] = now - row["result_date"] > stale_after
             rows.append(row)
             checks.extend(found)
-        stats = {s: statuses.count(s) for s in ("ok", "not_scanned", "error")}
-        stats.update(
-            repositories=len(rows),
-            requests=self.client.requests_sent,
-            skipped_fresh=len(wanted) - len(due),
-            stale=sum(1 for r in rows if r.get("stale")),
-        )
-        changed = bool(answers) or set(old_rows) != set(everyone)
-        tables = {
-            "scorecards": contract("scorecards").table_from_rows(rows),
-            "scorecard_checks": contract("scorecard_checks").table_from_rows(checks),
-            "ingest_errors": contract("ingest_errors").table_from_rows(
-                [
-                    error_row(SOURCE, r["repository"], r["reason"])
-                    for r in rows
-                    if r["status"] == "error"
-                ]
-            ),
-        }
-        dates = [r["result_date"] for r in rows if r.get("result_date") is not None]
-        lineage = {
-            "url": self.settings.scorecard_url,
-            "repositories": len(rows),
-            "oldest_result": min(dates).isoformat() if dates else None,
-            "newest_result": max(dates).isoformat() if dates else None,
-        }
-        return SourceResult(SOURCE, UPDATED if changed else UNCHANGED, lineage, tables, stats)
+        return rows, checks
 
     @staticmethod
     def _previous(
