@@ -18,6 +18,7 @@ CHANGE_KINDS = (  # the order seckb diff shows them in
     "version_newly_affected",
     "version_no_longer_affected",
     "new_high_findings",
+    "bandit_partial",
     "scorecard_drop",
 )
 

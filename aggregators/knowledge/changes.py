@@ -68,7 +68,14 @@ def _advisory_changes(feed: _Feed, old: Reader, new: Reader) -> None:
 
 
 def _release_changes(feed: _Feed, old: Reader, new: Reader) -> None:
-    cols = ["package", "version", "advisory_ids", "bandit_high_findings", "scorecard_score"]
+    cols = [
+        "package",
+        "version",
+        "advisory_ids",
+        "bandit_status",
+        "bandit_high_findings",
+        "scorecard_score",
+    ]
     table = "package_version_security"
     old_pvs = {(r["package"], r["version"]): r for r in _rows(old, table, cols)}
     new_pvs = {(r["package"], r["version"]): r for r in _rows(new, table, cols)}
@@ -79,6 +86,9 @@ def _release_changes(feed: _Feed, old: Reader, new: Reader) -> None:
             feed.add("version_newly_affected", package, version, adv_id)
         for adv_id in sorted(old_ids - ids):
             feed.add("version_no_longer_affected", package, version, adv_id)
+        status, old_status = row["bandit_status"], was.get("bandit_status")
+        if status == "partial" and old_status != "partial":
+            feed.add("bandit_partial", package, version, before=old_status, after=status)
         high, old_high = row["bandit_high_findings"], was.get("bandit_high_findings")
         if high and high > (old_high or 0):
             feed.add("new_high_findings", package, version, before=old_high, after=high)

@@ -17,6 +17,8 @@ from aggregators.core.names import repository_key
 from aggregators.core.versions import version_sort_key
 
 NOT_ANALYSED = "not_analysed"
+ANALYSED = frozenset({"scanned", "partial"})
+"""Bandit statuses whose finding counts mean something (a lower bound when partial)."""
 
 
 def _active_affected(
@@ -124,7 +126,7 @@ def build_package_version_security(tables: dict[str, pa.Table], snapshot_id: str
                     "bandit_status": bandit_status,
                     "bandit_high_findings": (
                         high.get((package, release["version"]), 0)
-                        if bandit_status == "scanned"
+                        if bandit_status in ANALYSED
                         else None
                     ),
                     "scorecard_score": score,

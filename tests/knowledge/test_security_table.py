@@ -103,6 +103,8 @@ def scan(package: str, version: str, status: str = "scanned") -> dict[str, Any]:
         "status": status,
         "reason": None if status == "scanned" else "something",
         "files": 1,
+        "files_analysed": 0 if status == "partial" else 1,
+        "files_skipped": 1 if status == "partial" else 0,
         "loc": 10,
         "files_from_cache": 0,
         **counts,
@@ -278,8 +280,13 @@ def test_no_fix_when_only_prereleases_and_yanked_follow() -> None:
 
 def test_bandit_status_and_high_findings() -> None:
     rows = build(
-        releases=releases("flask", "1.0", "1.1", "1.2", "1.3"),
-        bandit_scans=[scan("flask", "1.0"), scan("flask", "1.1", "timeout"), scan("flask", "1.3")],
+        releases=releases("flask", "1.0", "1.1", "1.2", "1.3", "1.4"),
+        bandit_scans=[
+            scan("flask", "1.0"),
+            scan("flask", "1.1", "timeout"),
+            scan("flask", "1.3"),
+            scan("flask", "1.4", "partial"),
+        ],
         bandit_findings=[
             finding("flask", "1.0", line=1),
             finding("flask", "1.0", line=2),
@@ -289,6 +296,7 @@ def test_bandit_status_and_high_findings() -> None:
             finding("flask", "1.0", severity="MEDIUM", line=6),
             finding("flask", "1.0", severity="LOW", confidence="LOW", line=7),
             finding("flask", "1.1"),  # not scanned: no count
+            finding("flask", "1.4"),  # partial: what was analysed counts
         ],
     )
     assert rows["flask", "1.0"]["bandit_status"] == "scanned"
@@ -298,6 +306,8 @@ def test_bandit_status_and_high_findings() -> None:
     assert rows["flask", "1.2"]["bandit_status"] == "not_analysed"
     assert rows["flask", "1.2"]["bandit_high_findings"] is None  # never "clean"
     assert rows["flask", "1.3"]["bandit_high_findings"] == 0  # scanned and clean
+    assert rows["flask", "1.4"]["bandit_status"] == "partial"  # never shown as scanned
+    assert rows["flask", "1.4"]["bandit_high_findings"] == 1  # a lower bound
 
 
 def test_no_bandit_tables_means_not_analysed() -> None:

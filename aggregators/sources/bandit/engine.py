@@ -19,10 +19,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-ANALYSIS_FORMAT: Final = 1
+ANALYSIS_FORMAT: Final = 2
 """Bump when what we keep from a Bandit issue changes (invalidates cached results)."""
 SNIPPET_LINES: Final = 3
 """Lines of context in the snippet that ``code_sha256`` hashes (Bandit's default)."""
+SNIPPET_MAX_CHARS: Final = 2000
+"""Longest code snippet kept with a finding (a minified line can be huge)."""
+TEXT_MAX_CHARS: Final = 1000
+"""Longest issue text kept with a finding."""
 IGNORE_NOSEC: Final = False
 """Bandit's default: ``# nosec`` comments in the package's code are honoured."""
 
@@ -151,6 +155,8 @@ def analyse_file(sha256: str, path: Path) -> FileResult:
                 "line": int(issue.lineno),
                 "line_range": [int(n) for n in issue.linerange],
                 "code_sha256": hashlib.sha256(code.encode("utf-8", "replace")).hexdigest(),
+                "issue_text": str(issue.text)[:TEXT_MAX_CHARS],
+                "code": code[:SNIPPET_MAX_CHARS],
             }
         )
     loc = int(manager.metrics.data.get(name, {}).get("loc", 0))

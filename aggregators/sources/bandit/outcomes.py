@@ -5,22 +5,13 @@ from __future__ import annotations
 from typing import Final
 
 SCANNED: Final = "scanned"
+PARTIAL: Final = "partial"
 NO_SDIST: Final = "no_sdist"
 DOWNLOAD_ERROR: Final = "download_error"
 UNSAFE_ARCHIVE: Final = "unsafe_archive"
 TOO_LARGE: Final = "too_large"
 TIMEOUT: Final = "timeout"
 BANDIT_ERROR: Final = "bandit_error"
-
-STATUSES: Final = (
-    SCANNED,
-    NO_SDIST,
-    DOWNLOAD_ERROR,
-    UNSAFE_ARCHIVE,
-    TOO_LARGE,
-    TIMEOUT,
-    BANDIT_ERROR,
-)
 
 
 class ReleaseProblem(Exception):

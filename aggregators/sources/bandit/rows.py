@@ -10,7 +10,7 @@ from typing import Any
 from aggregators.sources.bandit.classify import path_class
 from aggregators.sources.bandit.engine import CRASH, ERROR, OK, TIMEOUT, FileResult
 from aggregators.sources.bandit.extract import ExtractedFile
-from aggregators.sources.bandit.outcomes import BANDIT_ERROR, SCANNED
+from aggregators.sources.bandit.outcomes import BANDIT_ERROR, PARTIAL, SCANNED
 from aggregators.sources.bandit.outcomes import TIMEOUT as TIMEOUT_STATUS
 
 LEVELS = ("HIGH", "MEDIUM", "LOW")
@@ -48,6 +48,8 @@ def scan_row(
     files_from_cache: int = 0,
     counts: Mapping[str, int] | None = None,
     duration_ms: int = 0,
+    files_analysed: int = 0,
+    files_skipped: int = 0,
 ) -> dict[str, Any]:
     """One ``bandit_scans`` row."""
     row: dict[str, Any] = {
@@ -58,6 +60,8 @@ def scan_row(
         "status": status,
         "reason": reason,
         "files": files,
+        "files_analysed": files_analysed,
+        "files_skipped": files_skipped,
         "loc": loc,
         "files_from_cache": files_from_cache,
     }
@@ -83,58 +87,79 @@ def analysed_release_rows(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows of an extracted release: its scan row, findings and errors.
 
-    Findings are re-attached to every path holding the analysed content. The status is
-    ``timeout`` if any file ran past the limit, else ``bandit_error`` if Bandit failed on any
-    file, else ``scanned`` (files Bandit could not parse, and files skipped while extracting,
-    are listed in the errors but do not stop the release from counting as scanned).
+    Findings are re-attached to every path holding the analysed content; every file not
+    analysed (skipped while extracting, or not analysed by Bandit) is an error row. The status
+    is ``timeout`` if any file ran past the limit, else ``bandit_error`` if Bandit failed on
+    any file, else ``partial`` if any Python file was not analysed, else ``scanned``: a release
+    counts as scanned only when every Python file in it was analysed.
     """
+    errors = [_error_row(info, path, reason) for path, reason in skipped]
+    tally = _Tally()
     findings: list[dict[str, Any]] = []
-    errors = [
-        {"package": info.package, "version": info.version, "path": path, "reason": reason}
-        for path, reason in skipped
-    ]
-    counts = dict.fromkeys(COUNT_COLUMNS, 0)
-    loc = 0
-    timeouts = failures = 0
     for item in files:
         result = results[item.sha256]
         if result.status != OK:
-            errors.append(
-                {
-                    "package": info.package,
-                    "version": info.version,
-                    "path": item.path,
-                    "reason": result.reason or result.status,
-                }
-            )
-            timeouts += result.status == TIMEOUT
-            failures += result.status in (ERROR, CRASH)
+            errors.append(_error_row(info, item.path, result.reason or result.status))
+            tally.not_analysed(result.status)
             continue
-        loc += result.loc
-        kind = path_class(item.path)
-        for finding in result.findings:
-            column = count_column(finding["severity"], finding["confidence"])
-            if column is not None:
-                counts[column] += 1
-            findings.append(
-                {"package": info.package, "version": info.version, "path": item.path}
-                | finding
-                | {"path_class": kind}
-            )
-    if timeouts:
-        status, reason = TIMEOUT_STATUS, f"{timeouts} file(s) ran past the Bandit time limit"
-    elif failures:
-        status, reason = BANDIT_ERROR, f"Bandit failed on {failures} file(s)"
-    else:
-        status, reason = SCANNED, None
+        tally.loc += result.loc
+        tally.analysed += 1
+        findings.extend(tally.findings(info, item.path, result))
+    status, reason = tally.verdict(len(skipped), len(files))
     row = scan_row(
         info,
         status,
         reason,
         files=len(files),
-        loc=loc,
+        loc=tally.loc,
         files_from_cache=files_from_cache,
-        counts=counts,
+        counts=tally.counts,
         duration_ms=duration_ms,
+        files_analysed=tally.analysed,
+        files_skipped=len(skipped) + tally.unparsed + tally.timeouts + tally.failures,
     )
     return row, findings, errors
+
+
+def _error_row(info: ReleaseInfo, path: str, reason: str) -> dict[str, Any]:
+    return {"package": info.package, "version": info.version, "path": path, "reason": reason}
+
+
+class _Tally:
+    """What the files of one release came to."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(COUNT_COLUMNS, 0)
+        self.loc = self.analysed = 0
+        self.timeouts = self.failures = self.unparsed = 0
+
+    def not_analysed(self, status: str) -> None:
+        self.timeouts += status == TIMEOUT
+        self.failures += status in (ERROR, CRASH)
+        self.unparsed += status not in (TIMEOUT, ERROR, CRASH)
+
+    def findings(self, info: ReleaseInfo, path: str, result: FileResult) -> list[dict[str, Any]]:
+        kind = path_class(path)
+        rows = []
+        for finding in result.findings:
+            column = count_column(finding["severity"], finding["confidence"])
+            if column is not None:
+                self.counts[column] += 1
+            rows.append(
+                {"package": info.package, "version": info.version, "path": path}
+                | {"issue_text": None, "code": None}  # results cached before they were kept
+                | finding
+                | {"path_class": kind}
+            )
+        return rows
+
+    def verdict(self, extraction_skips: int, files: int) -> tuple[str, str | None]:
+        if self.timeouts:
+            return TIMEOUT_STATUS, f"{self.timeouts} file(s) ran past the Bandit time limit"
+        if self.failures:
+            return BANDIT_ERROR, f"Bandit failed on {self.failures} file(s)"
+        missing = extraction_skips + self.unparsed
+        if missing:
+            total = files + extraction_skips
+            return PARTIAL, f"{missing} of {total} Python file(s) not analysed (see bandit_errors)"
+        return SCANNED, None

@@ -36,7 +36,7 @@ from aggregators.sources.watchlist import watchlist_pins
 log = logging.getLogger(__name__)
 
 SOURCE = "bandit"
-FINAL = frozenset({"scanned", "no_sdist", "too_large", "unsafe_archive"})
+FINAL = frozenset({"scanned", "partial", "no_sdist", "too_large", "unsafe_archive"})
 """Statuses that will not change by trying again with the same sdist and Bandit."""
 
 

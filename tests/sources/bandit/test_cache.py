@@ -28,6 +28,8 @@ FINDING = {
     "line": 3,
     "line_range": [3, 4],
     "code_sha256": "c" * 64,
+    "issue_text": "subprocess call with shell=True identified, security issue.",
+    "code": "3 subprocess.call(cmd, shell=True)\n",
 }
 
 
