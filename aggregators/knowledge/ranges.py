@@ -4,6 +4,15 @@ Semantics follow the OSV schema's evaluation algorithm: events are sorted by ver
 them in order, ``introduced`` (v >= e) sets affected, ``fixed`` (v >= e) and ``last_affected``
 (v > e) clear it; ``introduced: "0"`` sorts before every version; ``limit`` events bound the
 range from above (v < some limit), ``"*"`` meaning infinity. Several ranges are a union.
+
+Ties are read as the union of the range's intervals, so the order of events in the file never
+hides an affected version. The range is walked twice and a version is affected when either walk
+says so: once with events at the same version in file order (the plain algorithm), once with
+ends applied before starts at the same version, so that where one interval ends at X and the
+next starts at X (advisories list adjacent intervals such as ``introduced: 0.13.0, fixed:
+0.14.0rc1, introduced: 0.12.2, fixed: 0.13.0``) X stays affected. In that second walk an
+``introduced: X`` whose next end in the file is also at X (``fixed: X``: an empty interval;
+``last_affected: X``: X alone) is left out, so it cannot open an interval without end.
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ from typing import Any
 
 from packaging.version import Version
 
+ENDS = ("fixed", "last_affected")
+"""Events that end an interval."""
+
 
 @dataclass(frozen=True)
 class Event:
@@ -24,49 +36,86 @@ class Event:
     version: Version | None
 
 
-def _sorted_events(events: Sequence[Event]) -> list[Event]:
+def _sorted_events(events: Sequence[Event], ends_first: bool = False) -> list[Event]:
+    """Events in evaluation order: ``introduced: "0"`` first, then by version (ties in file
+    order, or ends before starts with ``ends_first``), then ``limit: "*"``."""
+    if ends_first:
+        events = [e for i, e in enumerate(events) if not _closed_at_once(events, i)]
     bottom = [e for e in events if e.version is None and e.kind == "introduced"]
     top = [e for e in events if e.version is None and e.kind != "introduced"]
-    middle = sorted((e for e in events if e.version is not None), key=lambda e: e.version)  # type: ignore[arg-type,return-value]
+    middle = sorted(
+        (e for e in events if e.version is not None),
+        key=lambda e: (e.version, ends_first and e.kind == "introduced"),
+    )
     return bottom + middle + top
+
+
+def _closed_at_once(events: Sequence[Event], index: int) -> bool:
+    """Whether ``events[index]`` is an ``introduced: X`` whose next end in the file is at X."""
+    event = events[index]
+    if event.kind != "introduced" or event.version is None:
+        return False
+    for later in events[index + 1 :]:
+        if later.kind in ENDS:
+            return later.version == event.version
+        if later.kind == "introduced":
+            return False
+    return False
 
 
 def _key(version: Version) -> Any:
     return version._key  # PEP 440 order as a plain tuple: C-speed comparisons in bisect
 
 
-def affected_intervals(keys: Sequence[Any], events: Sequence[Event]) -> list[tuple[int, int]]:
-    """Index intervals ``[lo, hi)`` of ``keys`` (ascending ``Version._key`` tuples) in the range.
+def _start(keys: Sequence[Any], event: Event) -> int:
+    return 0 if event.version is None else bisect_left(keys, _key(event.version))
 
-    Each event sets the state of a suffix of the sorted versions (``introduced`` and ``fixed``
-    from the first version >= it, ``last_affected`` from the first version > it); walking the
-    sorted events and letting each later suffix override gives exactly the per-version result
-    of the OSV pseudo-code, in O(events x log versions) comparisons.
-    """
-    count = len(keys)
+
+def _end(keys: Sequence[Any], event: Event) -> int:
+    """Index of the first version an end event (fixed, last_affected) no longer covers."""
+    finder = bisect_left if event.kind == "fixed" else bisect_right
+    return finder(keys, _key(event.version))  # type: ignore[arg-type]
+
+
+def _walked(
+    keys: Sequence[Any], events: Sequence[Event], ends_first: bool
+) -> list[tuple[int, int]]:
+    """Intervals of the OSV algorithm: each sorted event sets the state of a suffix."""
     steps: list[tuple[int, bool]] = []  # (start index, state from there on), starts increasing
-    for event in _sorted_events(events):
+    for event in _sorted_events(events, ends_first):
         if event.kind == "introduced":
-            start = 0 if event.version is None else bisect_left(keys, _key(event.version))
-            value = True
-        elif event.kind in ("fixed", "last_affected") and event.version is not None:
-            finder = bisect_left if event.kind == "fixed" else bisect_right
-            start, value = finder(keys, _key(event.version)), False
+            start, value = _start(keys, event), True
+        elif event.kind in ENDS and event.version is not None:
+            start, value = _end(keys, event), False
         else:
             continue
         while steps and steps[-1][0] >= start:
             steps.pop()
         steps.append((start, value))
-    bound = count
+    return [
+        (start, steps[i + 1][0] if i + 1 < len(steps) else len(keys))
+        for i, (start, value) in enumerate(steps)
+        if value
+    ]
+
+
+def affected_intervals(keys: Sequence[Any], events: Sequence[Event]) -> list[tuple[int, int]]:
+    """Index intervals ``[lo, hi)`` of ``keys`` (ascending ``Version._key`` tuples) in the range,
+    ascending and bounded by ``limit`` events, in O(events x log versions) comparisons."""
+    bound = len(keys)
     limits = [e for e in events if e.kind == "limit"]
     if limits and all(e.version is not None for e in limits):
         bound = max(bisect_left(keys, _key(e.version)) for e in limits)  # type: ignore[arg-type]
-    intervals = []
-    for i, (start, value) in enumerate(steps):
-        end = min(steps[i + 1][0] if i + 1 < len(steps) else count, bound)
-        if value and start < end:
-            intervals.append((start, end))
-    return intervals
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(_walked(keys, events, False) + _walked(keys, events, True)):
+        hi = min(hi, bound)
+        if lo >= hi:
+            continue
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def evaluate_range(versions: Sequence[Version], events: Sequence[Event]) -> list[bool]:
@@ -78,20 +127,6 @@ def evaluate_range(versions: Sequence[Version], events: Sequence[Event]) -> list
 
 
 def is_affected(version: Version, events: Sequence[Event]) -> bool:
-    """Whether a single version falls in the range (the OSV pseudo-code, applied directly)."""
-    limits = [e for e in events if e.kind == "limit"]
-    if limits and not any(e.version is None or version < e.version for e in limits):
-        return False
-    affected = False
-    for event in _sorted_events(events):
-        if event.kind == "introduced":
-            if event.version is None or version >= event.version:
-                affected = True
-        elif event.kind == "fixed":
-            if event.version is not None and version >= event.version:
-                affected = False
-        elif (
-            event.kind == "last_affected" and event.version is not None and version > event.version
-        ):
-            affected = False
-    return affected
+    """Whether a single version falls in the range (the same union as :func:`affected_intervals`,
+    over a universe of that one version)."""
+    return bool(affected_intervals([_key(version)], events))

@@ -277,28 +277,59 @@ _POOL = (
 
 
 def _reference(version: Version, events: Sequence[Event]) -> bool:
-    """An independent transcription of the OSV pseudo-code (stable sort, like ranges.py)."""
+    """An independent transcription of the OSV pseudo-code, run twice: ties in file order, and
+    ties with ends before starts (leaving out an ``introduced: X`` whose next end in the file is
+    at X); affected when either run says so."""
     limits = [e for e in events if e.kind == "limit"]
     if limits and not any(e.version is None or version < e.version for e in limits):
         return False
 
-    def rank(e: Event) -> tuple[int, Version]:
-        if e.version is None:
-            return (0, V("0")) if e.kind == "introduced" else (2, V("0"))
-        return (1, e.version)
+    def closed_at_once(i: int) -> bool:
+        e = events[i]
+        if e.kind != "introduced" or e.version is None:
+            return False
+        ends = [x for x in events[i + 1 :] if x.kind in ("introduced", "fixed", "last_affected")]
+        return bool(ends) and ends[0].kind != "introduced" and ends[0].version == e.version
 
-    state = False
-    for e in sorted(events, key=rank):
-        if e.kind == "introduced":
-            if e.version is None or version >= e.version:
-                state = True
-        elif e.version is None:
-            continue
-        elif e.kind == "fixed":
-            state = state and version < e.version
-        elif e.kind == "last_affected":
-            state = state and version <= e.version
-    return state
+    def walk(ends_first: bool) -> bool:
+        def rank(e: Event) -> tuple[int, Version, int]:
+            if e.version is None:
+                return (0, V("0"), 0) if e.kind == "introduced" else (2, V("0"), 0)
+            return (1, e.version, int(ends_first and e.kind == "introduced"))
+
+        kept = [e for i, e in enumerate(events) if not (ends_first and closed_at_once(i))]
+        state = False
+        for e in sorted(kept, key=rank):
+            if e.kind == "introduced":
+                if e.version is None or version >= e.version:
+                    state = True
+            elif e.version is None:
+                continue
+            elif e.kind == "fixed":
+                state = state and version < e.version
+            elif e.kind == "last_affected":
+                state = state and version <= e.version
+        return state
+
+    return walk(False) or walk(True)
+
+
+def test_adjacent_intervals_listed_out_of_order_stay_affected() -> None:
+    # PYSEC-2022-42972 (apache-iotdb): "0.12.2 to 0.12.6, 0.13.0 to 0.13.2 are vulnerable"
+    versions = universe("0.12.1", "0.12.2", "0.12.6", "0.13.0", "0.13.2", "0.14.0rc1", "0.14.0")
+    events = [intro("0.13.0"), fixed("0.14.0rc1"), intro("0.12.2"), fixed("0.13.0")]
+    expected = {"0.12.2", "0.12.6", "0.13.0", "0.13.2"}
+    assert affected_set(versions, events) == expected
+    for order in (events, list(reversed(events)), sorted(events, key=lambda e: e.kind)):
+        assert affected_set(versions, order) == expected
+    assert is_affected(V("0.13.1"), events) is True
+
+
+def test_a_written_empty_interval_affects_nothing() -> None:
+    versions = universe("0.9", "1.0", "2.0")
+    assert affected_set(versions, [intro("1.0"), fixed("1.0")]) == set()
+    # last_affected: X is the one affected version
+    assert affected_set(versions, [intro("1.0"), last("1.0")]) == {"1.0"}
 
 
 def test_randomized_evaluate_range_agrees_with_is_affected() -> None:

@@ -218,9 +218,10 @@ def test_crashes_are_pinned_on_the_culprits(
     assert runner.processes_started == 2 + 4
 
 
-def reap_children() -> list[str]:
-    """Kill and reap worker processes a failed run left behind; return their names."""
-    leftover = multiprocessing.active_children()
+def reap_children(before: frozenset[int] = frozenset()) -> list[str]:
+    """Kill and reap worker processes a failed run left behind (not those alive ``before``, which
+    other tests started); return their names."""
+    leftover = [p for p in multiprocessing.active_children() if p.pid not in before]
     for process in leftover:
         process.kill()
         process.join()
@@ -237,11 +238,12 @@ def test_workers_are_stopped_when_the_caller_fails(
     def refuse(result: FileResult) -> None:
         raise RuntimeError("caller gave up")
 
+    before = frozenset(p.pid for p in multiprocessing.active_children() if p.pid is not None)
     try:
         with pytest.raises(RuntimeError, match="caller gave up"):
             BanditRunner(2, LIMITS).run(jobs, refuse)
     finally:
-        leftover = reap_children()
+        leftover = reap_children(before)
     assert leftover == []
     for pid in culprits.hung_pids():
         assert_gone(pid)
