@@ -42,6 +42,11 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print(f"[bold green]published[/] snapshot {snap.id} in {settings.snapshots_dir}")
     elif snap is not None:
         out.print(f"nothing changed; snapshot {snap.id} is current")
+    else:
+        out.print(
+            "nothing published: a snapshot needs the advisories tables, and that source "
+            "has not succeeded yet in this data root"
+        )
     for name, result in report.results.items():
         out.print(_result_line(name, result), highlight=False)
     for name, error in report.failures.items():
@@ -84,8 +89,9 @@ def _verdict(report: Any, err: Console) -> int:
         )
         return EXIT_PARTIAL
     if report.failures:
+        why = "nothing else changed" if report.snapshot is not None else "no snapshot yet"
         err.print(
-            f"[red]error:[/] {len(report.failures)} source(s) failed and nothing else changed: "
+            f"[red]error:[/] {len(report.failures)} source(s) failed and {why}: "
             "nothing was published"
         )
         return EXIT_ERROR

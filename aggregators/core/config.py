@@ -124,6 +124,16 @@ def _convert(name: str, raw: Any, target: Any) -> Any:
     raise ConfigError(f"unsupported setting type for {name}")  # pragma: no cover
 
 
+def git_location(url: str) -> str:
+    """A git remote as given when it is a URL (``scheme://``) or scp-like (``host:path``, no
+    slash before the colon, as git reads it); otherwise a local path, resolved against the
+    current directory so that it means the same from inside the mirror."""
+    head, colon, _ = url.partition(":")
+    if "://" in url or (colon and "/" not in head and len(head) > 1):
+        return url
+    return str(Path(url).expanduser().resolve())
+
+
 def _validate(settings: Settings) -> Settings:
     if settings.keep_snapshots < 1:
         raise ConfigError("keep_snapshots must be at least 1")
@@ -209,4 +219,12 @@ def load_settings(
             values[key] = _convert(key, raw, fields[key].type)
 
     settings = Settings(**values)
-    return _validate(dataclasses.replace(settings, home=settings.home.resolve()))
+    return _validate(
+        dataclasses.replace(
+            settings,
+            home=settings.home.resolve(),
+            advisory_db_url=git_location(settings.advisory_db_url)
+            if settings.advisory_db_url
+            else "",
+        )
+    )

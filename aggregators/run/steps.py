@@ -69,9 +69,12 @@ def guarded(
     name: str, failures: dict[str, str], step: Callable[[], SourceResult]
 ) -> SourceResult | None:
     """Run a source's step; record its failure in ``failures`` instead of raising, so one
-    source's failure (or bug) spares the others."""
+    source's failure (or bug) spares the others. A configuration error is not a source's
+    failure: it stops the whole run (nothing else runs, nothing is published)."""
     try:
         return step()
+    except ConfigError:
+        raise
     except SourceError as exc:
         log.info("source %s failed: %s", name, exc)
         failures[name] = str(exc)

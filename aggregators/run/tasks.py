@@ -39,7 +39,10 @@ def _context(run_id: str, settings: Settings | None) -> tuple[Settings, Workspac
 
 
 def _state(run: StagedRun, workspace: Workspace, spec: SourceSpec) -> RunState:
-    """The run's view for ``spec``: the base snapshot plus the staged results it reads."""
+    """The run's view for ``spec``: the base snapshot plus the staged results it reads. The
+    first source of a run (one that reads no other) starts the run afresh when it is stale."""
+    if not spec.after:
+        run.rebase_if_stale(SnapshotStore(workspace))
     loaded = {name: run.load(name) for name in spec.after}
     results = {name: result for name, result in loaded.items() if result is not None}
     return state_for(spec, run.base(SnapshotStore(workspace)), results)

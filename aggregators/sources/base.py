@@ -137,3 +137,13 @@ def concat_results(name: str, parts: Sequence[SourceResult], tables: Sequence[st
                 stats[key] = stats.get(key, 0) + value
     status = UPDATED if any(p.status == UPDATED for p in parts) else UNCHANGED
     return SourceResult(name, status, parts[0].lineage if parts else {}, merged, stats)
+
+
+def same_content(old: pa.Table | None, new: pa.Table, volatile: Sequence[str] = ()) -> bool:
+    """Whether ``new`` holds the same rows as ``old`` (both sorted by their contract), ignoring
+    ``volatile`` columns such as fetch times: a source decides "changed" on content, never on
+    whether a server answered 200 or 304."""
+    if old is None or old.num_rows != new.num_rows or old.schema.names != new.schema.names:
+        return False
+    drop = [name for name in volatile if name in new.schema.names]
+    return bool(old.drop_columns(drop).equals(new.drop_columns(drop)))

@@ -42,6 +42,26 @@ class StagedRun:
         _write_json(marker, {"snapshot_id": latest.id if latest else None})
         return latest.id if latest else None
 
+    def _recorded(self) -> str | None:
+        marker = self.dir / "base.json"
+        if not marker.is_file():
+            return None
+        recorded: str | None = json.loads(marker.read_text(encoding="utf-8"))["snapshot_id"]
+        return recorded
+
+    def rebase_if_stale(self, store: SnapshotStore) -> None:
+        """Start the run afresh on LATEST when its recorded base is gone or LATEST moved past it
+        (not by this run): what a cleared, re-run DAG run needs. Results staged on the old base
+        are then ignored (each remembers the base it was computed on)."""
+        if not (self.dir / "base.json").is_file():
+            return
+        recorded, latest = self._recorded(), store.latest()
+        latest_id = latest.id if latest else None
+        gone = recorded is not None and not (store.ws.snapshots / recorded).is_dir()
+        moved = latest_id not in {recorded, *self.published()}
+        if gone or moved:
+            _write_json(self.dir / "base.json", {"snapshot_id": latest_id})
+
     def base(self, store: SnapshotStore) -> Snapshot | None:
         """The snapshot this run builds on (see :meth:`base_id`); raise :class:`StaleRunError`
         when it has been pruned since: computing on another base would mix two runs' data."""
@@ -76,6 +96,7 @@ class StagedRun:
                 "lineage": result.lineage,
                 "stats": result.stats,
                 "tables": sorted(result.tables),
+                "base": self._recorded(),
             },
         )
         shutil.rmtree(final, ignore_errors=True)
@@ -88,6 +109,8 @@ class StagedRun:
         if not meta_path.is_file():
             return None
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("base", self._recorded()) != self._recorded():
+            return None  # computed on another base: the run was started afresh since
         tables = {name: pq.read_table(path / f"{name}.parquet") for name in meta["tables"]}
         return SourceResult(meta["name"], meta["status"], meta["lineage"], tables, meta["stats"])
 

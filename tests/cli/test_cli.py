@@ -114,3 +114,26 @@ def test_errors_are_one_line_with_exit_code_2(
     monkeypatch.setenv("SECKB_KEEP_SNAPSHOTS", "zero")
     assert main(["ingest", "--home", str(home), "--sources", "advisories"]) == 2
     assert "invalid value for SECKB_KEEP_SNAPSHOTS" in capsys.readouterr().err
+
+
+def test_a_failed_first_run_exits_2_and_publishes_nothing(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECKB_ADVISORY_DB_URL", str(tmp_path / "unreachable.git"))
+    monkeypatch.setenv("SECKB_PYPI_URL", "http://127.0.0.1:9")  # never asked: nothing tracked
+    monkeypatch.setenv("SECKB_SCORECARD_URL", "http://127.0.0.1:9")
+    assert main(["ingest", "--home", str(home)]) == 2  # the default sources
+    captured = capsys.readouterr()
+    assert "published" not in captured.out.replace("nothing published", "")
+    assert "nothing was published" in captured.err
+    assert not (home / "snapshots" / "LATEST").exists()
+    assert main(["query", "flask", "--home", str(home)]) == 2
+    assert "run 'seckb ingest' first" in capsys.readouterr().err
+
+
+def test_a_relative_advisory_db_url_works_from_the_callers_directory(
+    home: Path, advisory_repo: AdvisoryRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(advisory_repo.path.parent)
+    monkeypatch.setenv("SECKB_ADVISORY_DB_URL", advisory_repo.path.name)
+    assert main(["ingest", "--home", str(home), "--sources", "advisories"]) == 0

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import git
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from aggregators.clients.query import query
 from aggregators.core.config import Settings
 from aggregators.core.contracts import contract
-from aggregators.core.errors import LockError, SourceError
+from aggregators.core.errors import ConfigError, LockError, SourceError
 from aggregators.core.lock import DataRootLock
 from aggregators.core.workspace import Workspace
 from aggregators.run.ingest import ingest
@@ -229,21 +230,79 @@ def test_history_rewrite_falls_back_to_full_parse(
     }
 
 
-def test_unreachable_url_keeps_previous_snapshot(
+def test_a_changed_url_that_cannot_be_fetched_changes_nothing(
     advisory_repo: AdvisoryRepo, make_settings: MakeSettings, tmp_path: Path
 ) -> None:
     seed(advisory_repo)
     good = make_settings(advisory_repo.url)
     before = ingest(good, "advisories").snapshot
     assert before is not None
-    bad = make_settings(str(tmp_path / "no-such-repo"))
-    with pytest.raises(SourceError) as info:
-        ingest(bad, "advisories")
+    mirror = Workspace(good.home).advisory_db
+    head = (mirror / "packed-refs").read_bytes() if (mirror / "packed-refs").exists() else b""
+    bad = make_settings(str(tmp_path / "no-such-repo"))  # a typo in SECKB_ADVISORY_DB_URL
+    with pytest.raises(ConfigError) as info:
+        ingest(bad, "advisories,pypi")  # nothing else runs either
     message = str(info.value)
-    assert "cannot fetch advisory-db" in message and "\n" not in message
+    assert "advisory_db_url changed" in message and "cannot be fetched" in message
+    assert "\n" not in message
+    assert mirror.is_dir() and git.Repo(mirror).remotes.origin.url == advisory_repo.url
+    if head:
+        assert (mirror / "packed-refs").read_bytes() == head
+    assert not mirror.with_name(mirror.name + ".new").exists()
     latest = store_of(good).latest()
     assert latest is not None and latest.id == before.id
     latest.verify()
+    assert ingest(good, "advisories").results["advisories"].status == "unchanged"
+
+
+def test_the_same_url_unreachable_carries_advisories_forward(
+    advisory_repo: AdvisoryRepo, make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    seed(advisory_repo)
+    settings = make_settings(advisory_repo.url)
+    before = ingest(settings, "advisories").snapshot
+    assert before is not None
+    advisory_repo.path.rename(tmp_path / "moved-away")  # GitHub down for a night
+    with pytest.raises(SourceError, match="cannot fetch advisory-db") as info:
+        ingest(settings, "advisories")  # the only source selected failed
+    assert "\n" not in str(info.value)
+    assert Workspace(settings.home).advisory_db.is_dir()  # the mirror is kept
+    latest = store_of(settings).latest()
+    assert latest is not None and latest.id == before.id
+
+
+def test_a_changed_url_is_fetched_before_the_old_mirror_goes(
+    advisory_repo: AdvisoryRepo, make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    seed(advisory_repo)
+    ingest(make_settings(advisory_repo.url), "advisories")
+    other = AdvisoryRepo(tmp_path / "fork")
+    other.write("vulns/flask/PYSEC-2020-0042.yaml", advisory_yaml("PYSEC-2020-0042"))
+    other.commit()
+    report = ingest(make_settings(other.url), "advisories")
+    assert report.published
+    mirror = Workspace(report.snapshot.path.parents[1]).advisory_db  # type: ignore[union-attr]
+    assert git.Repo(mirror).remotes.origin.url == other.url
+    assert {r["id"] for r in table(make_settings(other.url), "advisories")} == {"PYSEC-2020-0042"}
+
+
+def test_a_relative_advisory_db_path_is_resolved_from_the_callers_directory(
+    advisory_repo: AdvisoryRepo, make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(advisory_repo)
+    monkeypatch.chdir(advisory_repo.path.parent)
+    settings = make_settings(f"./{advisory_repo.path.name}")
+    assert settings.advisory_db_url == str(advisory_repo.path.resolve())
+    assert ingest(settings, "advisories").published
+
+
+def test_a_failed_first_run_publishes_nothing(make_settings: MakeSettings, tmp_path: Path) -> None:
+    settings = make_settings(str(tmp_path / "no-such-repo"))
+    report = ingest(settings, "advisories,pypi,bandit")  # the others have nothing to do
+    assert "advisories" in report.failures
+    assert not report.published and report.snapshot is None
+    assert store_of(settings).latest() is None and store_of(settings).all() == []
+    assert report.results["bandit"].status == "unchanged"  # nothing carried is not an update
 
 
 def test_second_run_is_refused_while_locked(

@@ -107,7 +107,10 @@ def test_a_run_older_than_latest_refuses_to_publish(settings: Settings) -> None:
 
 
 def test_old_run_staging_is_pruned(
-    settings: Settings, make_settings: Callable[..., Settings], tmp_path: Path
+    settings: Settings,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    advisory_repo: AdvisoryRepo,
 ) -> None:
     small = make_settings(
         settings.advisory_db_url,
@@ -118,6 +121,8 @@ def test_old_run_staging_is_pruned(
         http_backoff_max_seconds=0.01,
     )
     for i in range(3):
+        advisory_repo.write(f"vulns/flask/PYSEC-{i + 10}.yaml", advisory_yaml(f"PYSEC-{i + 10}"))
+        advisory_repo.commit()  # something new each night, so each run publishes
         run_source(f"run-{i}", "advisories", small)
         run_source(f"run-{i}", "pypi", small)
         publish_run(f"run-{i}", small)

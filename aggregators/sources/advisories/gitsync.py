@@ -16,7 +16,7 @@ from pathlib import Path
 import git
 
 from aggregators.core.config import Settings
-from aggregators.core.errors import SourceError
+from aggregators.core.errors import ConfigError, SourceError
 from aggregators.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -73,20 +73,60 @@ class AdvisoryRepo:
             self._repo = git.Repo(self.path)
         return self._repo
 
-    def _open_or_init(self) -> git.Repo:
-        if self.path.exists():
-            try:
-                repo = git.Repo(self.path)
-                if repo.bare and repo.remotes and repo.remotes.origin.url == self.url:
-                    return repo
-            except (git.InvalidGitRepositoryError, git.NoSuchPathError, AttributeError):
-                pass
-            log.warning("advisory-db cache at %s is stale or foreign; re-cloning", self.path)
-            shutil.rmtree(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        repo = git.Repo.init(self.path, bare=True)
+    def _existing(self) -> git.Repo | None:
+        """The mirror at ``path`` when it is a bare repository with an origin, else ``None``."""
+        try:
+            repo = git.Repo(self.path)
+            if repo.bare and repo.remotes:
+                return repo
+            repo.close()
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError, AttributeError):
+            pass
+        return None
+
+    def _fetch(self, repo: git.Repo, url: str) -> None:
+        try:
+            repo.git.fetch(
+                "--prune",
+                "--no-tags",
+                "origin",
+                "+refs/heads/*:refs/remotes/origin/*",
+                kill_after_timeout=self.timeout,
+            )
+        except git.GitCommandError as exc:
+            raise SourceError(f"cannot fetch advisory-db from {url}: {_one_line(exc)}") from exc
+
+    def _replace(self, previous_url: str | None) -> git.Repo:
+        """Clone into a sibling directory and swap it in only once the fetch succeeded: a bad
+        URL never costs the mirror. A changed URL that cannot be fetched is a configuration
+        error (the mirror, and everything else, stays as it was)."""
+        fresh = self.path.with_name(self.path.name + ".new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        repo = git.Repo.init(fresh, bare=True)
         repo.create_remote("origin", self.url)
-        return repo
+        try:
+            self._fetch(repo, self.url)
+        except SourceError as exc:
+            repo.close()
+            shutil.rmtree(fresh, ignore_errors=True)
+            if previous_url is not None and previous_url != self.url:
+                raise ConfigError(
+                    f"advisory_db_url changed from {previous_url} to {self.url}, which cannot be "
+                    f"fetched ({exc}); nothing was changed: fix the URL or restore the old one"
+                ) from exc
+            raise
+        repo.close()
+        if self.path.exists():
+            log.warning("advisory-db mirror at %s replaced (was %s)", self.path, previous_url)
+            old = self.path.with_name(self.path.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            self.path.rename(old)
+            fresh.rename(self.path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh.rename(self.path)
+        return git.Repo(self.path)
 
     def _default_branch(self, repo: git.Repo) -> str:
         """The remote's default branch: its HEAD symref, else the branch HEAD points at."""
@@ -112,20 +152,20 @@ class AdvisoryRepo:
         raise SourceError(f"cannot tell the default branch of {self.url}; set advisory_db_branch")
 
     def sync(self, branch: str = "") -> SyncResult:
-        """Clone on first use, fetch afterwards; return the followed branch's head commit."""
-        repo = self._open_or_init()
-        try:
-            repo.git.fetch(
-                "--prune",
-                "--no-tags",
-                "origin",
-                "+refs/heads/*:refs/remotes/origin/*",
-                kill_after_timeout=self.timeout,
-            )
-        except git.GitCommandError as exc:
-            raise SourceError(
-                f"cannot fetch advisory-db from {self.url}: {_one_line(exc)}"
-            ) from exc
+        """Clone on first use, fetch afterwards; return the followed branch's head commit.
+
+        A mirror of another URL (or a broken one) is replaced only after the new URL was
+        fetched completely; the same URL unreachable is a :class:`SourceError` (the caller
+        carries the advisories forward).
+        """
+        repo = self._existing()
+        previous_url = repo.remotes.origin.url if repo is not None else None
+        if repo is not None and previous_url == self.url:
+            self._fetch(repo, self.url)
+        else:
+            if repo is not None:
+                repo.close()
+            repo = self._replace(previous_url)
         self._repo = repo
         branch = branch or self._default_branch(repo)
         try:

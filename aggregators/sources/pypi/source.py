@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from aggregators.core.clock import utcnow
 from aggregators.core.config import Settings
 from aggregators.core.contracts import contract
-from aggregators.core.errors import SourceError
+from aggregators.core.errors import ConfigError, SourceError
 from aggregators.core.http import HttpError, HttpSource
 from aggregators.core.progress import Progress
 from aggregators.sources.base import (
@@ -32,6 +32,7 @@ from aggregators.sources.base import (
     RunState,
     SourceResult,
     error_row,
+    same_content,
 )
 from aggregators.sources.pypi.project import ProjectError, parse_project, status_row
 from aggregators.sources.registry import SOURCE_TABLES
@@ -96,9 +97,14 @@ class PyPISource(HttpSource):
         """Fetch every tracked (or selected) project and return the new tables."""
         now = utcnow()
         tracked, errors = tracked_packages(state, self.settings)
+        untracked = sorted(set(state.packages or ()) - tracked)
+        if untracked:
+            raise ConfigError(
+                f"--packages names packages seckb does not track: {', '.join(untracked)} (no "
+                "advisory names them and they are not in the watchlist); add them to the "
+                "watchlist (watchlist = [...] in the config file, or SECKB_WATCHLIST) to track them"
+            )
         wanted = sorted(tracked if state.packages is None else tracked & set(state.packages))
-        for name in sorted(set(state.packages or ()) - tracked):
-            log.warning("%s is not tracked (no advisory names it, not in the watchlist)", name)
         old_packages = state.previous.read("packages") if state.previous else None
         old_releases = state.previous.read("releases") if state.previous else None
         etags: dict[str, str] = {}
@@ -140,11 +146,24 @@ class PyPISource(HttpSource):
             "projects": len(tracked),
             "max_serial": stats.pop("max_serial"),
         }
-        previous_tracked = (
-            set(old_packages.column("package").to_pylist()) if old_packages is not None else set()
-        )
-        changed = stats["ok"] or stats["not_found"] or stats["error"] or tracked != previous_tracked
+        changed = not self._same_as_before(state, tables)
         return SourceResult(SOURCE, UPDATED if changed else UNCHANGED, lineage, tables, stats)
+
+    @staticmethod
+    def _same_as_before(state: RunState, tables: dict[str, pa.Table]) -> bool:
+        """Whether the new tables hold what the previous snapshot held (fetch times and ETags
+        aside): a mirror that sends no ETag must not make every run an update."""
+        previous = state.previous
+        if previous is None:
+            return False
+        errors = previous.read("ingest_errors")
+        if errors is not None:
+            errors = errors.filter(pc.equal(errors.column("source"), SOURCE))
+        return (
+            same_content(previous.read("packages"), tables["packages"], ("fetched_at", "etag"))
+            and same_content(previous.read("releases"), tables["releases"])
+            and same_content(errors, tables["ingest_errors"])
+        )
 
     def _tables(
         self,

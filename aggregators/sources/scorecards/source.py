@@ -30,6 +30,7 @@ from aggregators.sources.base import (
     RunState,
     SourceResult,
     error_row,
+    same_content,
 )
 from aggregators.sources.registry import SOURCE_TABLES
 from aggregators.sources.scorecards.parse import ScorecardError, parse_scorecard
@@ -130,8 +131,12 @@ class ScorecardSource(HttpSource):
             "oldest_result": min(dates).isoformat() if dates else None,
             "newest_result": max(dates).isoformat() if dates else None,
         }
-        changed = bool(answers) or set(old_rows) != set(everyone)
-        return SourceResult(SOURCE, UPDATED if changed else UNCHANGED, lineage, tables, stats)
+        previous = state.previous
+        unchanged = previous is not None and all(
+            same_content(previous.read(name), tables[name], ("fetched_at",))
+            for name in ("scorecards", "scorecard_checks")
+        )
+        return SourceResult(SOURCE, UNCHANGED if unchanged else UPDATED, lineage, tables, stats)
 
     def _due(
         self, wanted: dict[str, Repository], old_rows: dict[str, dict[str, Any]], now: datetime

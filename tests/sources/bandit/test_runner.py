@@ -151,6 +151,9 @@ class Culprits:
         return self.real(sha256, path)
 
     def hung_pids(self) -> list[int]:
+        """Pids of workers that started hanging (none when the run ended before one did)."""
+        if not self.pids.exists():
+            return []
         return [int(line) for line in self.pids.read_text().split()]
 
 

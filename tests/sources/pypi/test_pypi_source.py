@@ -11,6 +11,7 @@ from fakes import FakeServer, Reply, json_reply, serving, simple_project
 
 from aggregators.clients.query import query
 from aggregators.core.config import Settings
+from aggregators.core.errors import ConfigError
 from aggregators.core.workspace import Workspace
 from aggregators.run.ingest import ingest
 from aggregators.store.snapshots import Snapshot, SnapshotStore
@@ -112,7 +113,25 @@ def test_unchanged_projects_cost_a_304(settings: Settings, pypi: FakeServer) -> 
     assert flask_requests[-1]["if-none-match"] == '"flask-1"'
     # flask's releases survive the 304
     assert ("flask", "2.0") in {(r["package"], r["version"]) for r in rows(settings, "releases")}
-    assert report.snapshot is not None and report.snapshot.id != first.id  # django has no ETag
+    # django and urllib3 send no ETag and answer 200, but nothing in them changed: "changed" is
+    # decided on content, so nothing is published
+    assert report.results["pypi"].status == "unchanged" and not report.published
+    assert report.snapshot is not None and report.snapshot.id == first.id
+    pypi.routes["/pypi/django/json"] = json_reply(
+        simple_project("Django", ["2.2", "2.2.4", "3.0", "3.0.1"])
+    )
+    report = ingest(settings, "pypi")
+    assert report.published and report.snapshot is not None and report.snapshot.id != first.id
+    assert ("django", "3.0.1") in {(r["package"], r["version"]) for r in rows(settings, "releases")}
+
+
+def test_packages_option_refuses_untracked_packages(settings: Settings, pypi: FakeServer) -> None:
+    ingest(settings, "advisories,pypi")
+    first = latest(settings)
+    with pytest.raises(ConfigError, match=r"does not track: left-pad.*watchlist"):
+        ingest(settings, "pypi", packages="flask,left-pad")
+    assert latest(settings).id == first.id
+    assert pypi.requests_to("/pypi/left-pad/json") == 0
 
 
 def test_failures_per_project_keep_what_was_known(settings: Settings, pypi: FakeServer) -> None:

@@ -14,10 +14,10 @@ from fakes import FakeServer, Reply, json_reply, serving, simple_project
 from aggregators.clients.query import query, weakest
 from aggregators.core.config import Settings
 from aggregators.core.errors import SourceError
+from aggregators.core.names import github_path
 from aggregators.core.workspace import Workspace
 from aggregators.run.ingest import ingest
 from aggregators.sources.scorecards.parse import ScorecardError, parse_scorecard
-from aggregators.sources.scorecards.source import github_path
 from aggregators.store.snapshots import Snapshot, SnapshotStore
 from helpers import AdvisoryRepo, advisory_yaml
 
@@ -236,6 +236,7 @@ def test_a_second_run_within_the_age_makes_no_request(
 
 def test_api_down_carries_tables_forward(
     settings: Settings,
+    advisory_repo: AdvisoryRepo,
     services: tuple[FakeServer, FakeServer],
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -254,7 +255,12 @@ def test_api_down_carries_tables_forward(
     )
     report = ingest(later, "advisories,pypi,scorecards")
     assert "scorecards" in report.failures and "unavailable" in report.failures["scorecards"]
-    assert report.published  # pypi refreshed (django etc. have no ETag)
+    assert not report.published  # nothing else changed: no snapshot just to say it failed
+    assert latest(later).id == before.id
+    advisory_repo.write("vulns/flask/PYSEC-9.yaml", advisory_yaml("PYSEC-9", package="flask"))
+    advisory_repo.commit()
+    report = ingest(later, "advisories,pypi,scorecards")
+    assert "scorecards" in report.failures and report.published
     after = latest(later)
     manifest = json.loads((after.path / "manifest.json").read_text())
     entry = manifest["sources"]["scorecards"]
