@@ -161,7 +161,7 @@ def main() -> None:
             found = kb.lookup_many(pairs)
             runs.append(time.perf_counter() - started)
         api = statistics.median(runs)
-        hits = sum(r is not None for r in found)
+        hits = sum(r is not None and r.listed for r in found)
         vulnerable = sum(bool(r and r.vulnerable) for r in found)
 
         con = duckdb.connect(str(Workspace(home).duckdb), read_only=True)

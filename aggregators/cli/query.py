@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aggregators.cli.common import EXIT_OK, open_snapshot, print_json, settings_from, warn_stale
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print(_repository_line(result.repository), highlight=False)
     if not result.known_package:
         out.print(f"{subject}: no advisory names this package (snapshot {snapshot.id})")
+        if result.version is not None:
+            out.print(bandit_line(result.bandit))
         return EXIT_OK
     if result.version_is_pep440 is False:
         err.print(
@@ -52,11 +55,37 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if result.version is not None:
         verdict = "[bold red]VULNERABLE[/]" if result.vulnerable else "[green]no known advisory[/]"
         out.print(f"{subject}: {verdict} (snapshot {snapshot.id})")
+        out.print(bandit_line(result.bandit))
     else:
         out.print(f"{subject}: {len(result.advisories)} advisory(ies) (snapshot {snapshot.id})")
     if result.advisories:
         out.print(_advisory_table(result))
     return EXIT_OK
+
+
+def bandit_line(analysis: dict[str, Any] | None) -> str:
+    """``bandit: partial — 3 of 9 Python file(s) not analysed ...``: one line (rich markup)
+    on the release's Bandit analysis; only ``scanned`` reads as a whole analysis."""
+    if analysis is None:
+        return "bandit: [yellow]not analysed[/] — the snapshot lists no such PyPI release"
+    status = analysis["status"]
+    analysed, skipped = analysis["files_analysed"], analysis["files_skipped"]
+    high = analysis["high_findings"]
+    findings = f"{high} high-severity, high-confidence finding(s)" if high is not None else ""
+    if status == "scanned":
+        files = f"{analysed} Python file(s) analysed, " if analysed is not None else ""
+        return f"bandit: [green]scanned[/] — {files}{findings}"
+    if status == "partial":
+        if analysed is not None and skipped is not None:
+            line = f"{skipped} of {analysed + skipped} Python file(s) not analysed"
+        else:
+            line = escape(analysis["reason"] or "some Python files not analysed")
+        line += f"; at least {findings} in the files analysed" if findings else ""
+        return f"bandit: [yellow]partial[/] — {line} (see bandit_errors)"
+    if status == "not_analysed":
+        return "bandit: [yellow]not analysed[/] — this release's sdist was not analysed"
+    reason = escape(analysis["reason"] or "no analysis")
+    return f"bandit: [yellow]{escape(status)}[/] — {reason}: not analysed"
 
 
 def _repository_line(repo: dict[str, Any]) -> str:

@@ -2,11 +2,14 @@
 
 Every requirement becomes one :class:`AuditRow` with a status:
 
-* ``vulnerable`` — the release is known and an active advisory affects it;
-* ``ok`` — the release is known and no active advisory affects it;
-* ``unknown_version`` — the package's releases are known, but not this version;
+* ``vulnerable`` — an active advisory affects the version: a listed release, or a version the
+  snapshot's PyPI releases do not list (``listed`` false or null, and a note says so), judged
+  from the advisories' lists and ranges exactly as ``seckb query`` judges it;
+* ``ok`` — the release is listed and no active advisory affects it;
+* ``unknown_version`` — the package's releases are known, this version is not among them, and
+  no active advisory affects it;
 * ``unknown_package`` — the snapshot has no release of the package (no advisory names it and it
-  is not on the watchlist, or PyPI was not read);
+  is not on the watchlist, or PyPI was not read), and no active advisory affects the version;
 * ``unpinned`` — the requirement names no single version (``flask>=2``);
 * ``direct_reference`` — a URL or local path requirement (``pkg @ https://...``, ``./src``):
   there is no version to look up, so it is not checked;
@@ -32,7 +35,7 @@ from typing import TYPE_CHECKING
 from aggregators.core.versions import parse_version
 
 if TYPE_CHECKING:
-    from aggregators.clients.lookup import KnowledgeBase
+    from aggregators.clients.lookup import KnowledgeBase, VersionSecurity
     from aggregators.store.snapshots import Snapshot
 
 THRESHOLDS = ("low", "medium", "high", "critical")
@@ -77,6 +80,8 @@ class AuditRow:
     bandit_status: str | None = None
     bandit_high_findings: int | None = None
     scorecard_score: float | None = None
+    listed: bool | None = None  # among the snapshot's PyPI releases; None: not looked up, or
+    # the snapshot has no PyPI release list of the package
     marker: str | None = None
     note: str | None = None
     fails: bool = False
@@ -118,31 +123,55 @@ def audit(
             row.status = "unpinned"
             row.note = "no single version pinned with =="
             continue
-        release = next(found)
-        if release is None:
-            known = kb.knows(req.package)
-            row.status = "unknown_version" if known else "unknown_package"
-            row.note = (
-                "version not among the package's known releases"
-                if known
-                else "no release of this package in the snapshot"
-            )
-            if parse_version(req.version) is None:
-                row.note = "not a PEP 440 version: no release can match it"
-            continue
-        row.status = "vulnerable" if release.vulnerable else "ok"
-        row.advisories = list(release.advisory_ids)
-        row.unscored_advisories = [a for a in release.advisory_ids if scores.get(a) is None]
-        row.max_cvss_score = release.max_cvss_score
-        row.max_cvss_rating = release.max_cvss_rating
-        row.fixed_in = release.fixed_in
-        row.yanked = release.yanked
-        row.bandit_status = release.bandit_status
-        row.bandit_high_findings = release.bandit_high_findings
-        row.scorecard_score = release.scorecard_score
-        if release.yanked:
-            row.note = "yanked on PyPI"
+        _judge(row, next(found), kb, scores)
     return rows
+
+
+def _judge(
+    row: AuditRow,
+    release: VersionSecurity | None,
+    kb: KnowledgeBase,
+    scores: Mapping[str, float | None],
+) -> None:
+    """Fill ``row`` from what the snapshot knows of its pinned version (``release``: a listed
+    release, a version judged from the advisories, or ``None`` when nothing is known)."""
+    known = kb.knows(row.package)
+    pep440 = "" if parse_version(row.version or "") else "not a PEP 440 version: "
+    if release is None:
+        row.status = "unknown_package"
+        row.note = pep440 + "no release of this package in the snapshot and no advisory names it"
+        return
+    row.listed = True if release.listed else (False if known else None)
+    row.advisories = list(release.advisory_ids)
+    row.unscored_advisories = [a for a in release.advisory_ids if scores.get(a) is None]
+    row.max_cvss_score = release.max_cvss_score
+    row.max_cvss_rating = release.max_cvss_rating
+    row.fixed_in = release.fixed_in
+    row.yanked = release.yanked if release.listed else None
+    row.bandit_status = release.bandit_status
+    row.bandit_high_findings = release.bandit_high_findings
+    row.scorecard_score = release.scorecard_score
+    if release.listed:
+        row.status = "vulnerable" if release.vulnerable else "ok"
+        row.note = "yanked on PyPI" if release.yanked else None
+        return
+    if release.vulnerable:
+        row.status = "vulnerable"
+        unlisted = (
+            "PyPI does not list this version"
+            if known
+            else "the snapshot has no PyPI release of this package"
+        )
+        row.note = f"{pep440}{unlisted}; judged from the advisories' versions and ranges"
+    elif known:
+        row.status = "unknown_version"
+        row.note = f"{pep440}no known advisory affects it, but PyPI does not list it"
+    else:
+        row.status = "unknown_package"
+        row.note = (
+            f"{pep440}no known advisory affects it, but the snapshot has no PyPI release of "
+            "this package"
+        )
 
 
 def _looked_up(req: Requirement) -> bool:

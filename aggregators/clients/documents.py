@@ -48,6 +48,7 @@ def query_document(result: QueryResult) -> dict[str, Any]:
         "vulnerable": result.vulnerable,
         "advisories": [asdict(m) for m in result.advisories],
         "repository": result.repository,
+        "bandit": result.bandit,
     }
 
 
@@ -67,6 +68,7 @@ def audit_row(row: AuditRow) -> dict[str, Any]:
         "bandit_status": row.bandit_status,
         "bandit_high_findings": row.bandit_high_findings,
         "scorecard_score": row.scorecard_score,
+        "listed": row.listed,
         "marker": row.marker,
         "note": row.note,
         "fails": row.fails,

@@ -5,14 +5,19 @@
     info = kb.lookup("Django", "2.2.0")            # PEP 503 names, PEP 440 equality
     if info and info.vulnerable: print(info.advisory_ids, "fixed in", info.fixed_in)
 
-Everything is read once from the snapshot's ``package_version_security`` Parquet file into a
-dictionary, so look-ups after opening cost a hash probe.
+The PyPI releases are read once from the snapshot's ``package_version_security`` Parquet file
+into a dictionary, so look-ups after opening cost a hash probe. A version the releases do not
+list (a post-release or local build PyPI does not have, or any version of a package whose PyPI
+data the snapshot lacks) is still judged against the advisories' lists and ranges, as
+``seckb query`` judges it (:mod:`aggregators.clients.evaluation`): its ``VersionSecurity`` has
+``listed=False``. The advisory rows are read lazily, the first time such a version of a
+package is asked, and only that package's rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +25,19 @@ from typing import Any
 import pyarrow.parquet as pq
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from aggregators.clients.evaluation import (
+    AdvisoryFacts,
+    PackageAdvisories,
+    active_affecting,
+    read_advisory_facts,
+    read_package_advisories,
+    worst_severity,
+)
 from aggregators.core.errors import SeckbError, SnapshotError
 from aggregators.core.names import normalize_name
 from aggregators.core.versions import canonical_version, parse_version
 from aggregators.core.workspace import Workspace
+from aggregators.knowledge.security import NOT_ANALYSED
 from aggregators.store.snapshots import MANIFEST, Snapshot, SnapshotStore
 
 TABLE = "package_version_security"
@@ -31,7 +45,14 @@ TABLE = "package_version_security"
 
 @dataclass(frozen=True)
 class VersionSecurity:
-    """What the snapshot knows about one release."""
+    """What the snapshot knows about one release, or about a version it does not list.
+
+    ``listed`` is false for a version that is not among the snapshot's PyPI releases of the
+    package (there may be none: see :meth:`KnowledgeBase.knows`). Such a version is judged from
+    the advisories alone: ``advisory_ids`` and the CVSS fields as for a release, ``fixed_in``
+    the lowest later final, non-yanked listed release no active advisory affects, ``yanked``
+    false, ``bandit_status`` ``not_analysed``, Scorecard as for the package's releases.
+    """
 
     package: str
     version: str
@@ -45,6 +66,7 @@ class VersionSecurity:
     bandit_high_findings: int | None
     scorecard_score: float | None
     scorecard_date: datetime | None
+    listed: bool = True
 
     @property
     def vulnerable(self) -> bool:
@@ -67,6 +89,7 @@ class VersionSecurity:
             "bandit_high_findings": self.bandit_high_findings,
             "scorecard_score": self.scorecard_score,
             "scorecard_date": self.scorecard_date.isoformat() if self.scorecard_date else None,
+            "listed": self.listed,
         }
 
 
@@ -87,12 +110,17 @@ class KnowledgeBase:
         """Load ``snapshot``'s knowledge table (raise SnapshotError if it has none).
 
         With ``packages``, only those packages' rows are read (the file is sorted by package,
-        so row groups of other packages are skipped): what a one-off audit needs.
+        so row groups of other packages are skipped): what a one-off audit needs. Look-ups of
+        other packages then answer ``None``.
         """
         self.snapshot = snapshot
         if TABLE not in snapshot.tables:
             raise SnapshotError(f"snapshot {snapshot.id} has no {TABLE} table")
         only = None if packages is None else sorted({normalize_name(p) for p in packages})
+        self._only = None if only is None else frozenset(only)
+        self._advisories: dict[str, PackageAdvisories | None] = {}  # read lazily, per package
+        self._facts: dict[str, AdvisoryFacts] = {}
+        self._unlisted: dict[tuple[str, str], VersionSecurity | None] = {}
         filters = [("package", "in", only)] if only else None
         if only == []:
             filters = [("package", "in", [""])]  # nothing asked: read no row
@@ -134,13 +162,78 @@ class KnowledgeBase:
         return normalize_name(package) in self._by_package
 
     def lookup(self, package: str, version: str) -> VersionSecurity | None:
-        """The release, matched by PEP 503 name and PEP 440 equality; ``None`` if unknown."""
-        return self._index.get((normalize_name(package), canonical_version(version)))
+        """The release, matched by PEP 503 name and PEP 440 equality.
+
+        A version the snapshot's releases do not list is judged from the advisories
+        (``listed=False``); ``None`` only when nothing is known of the package (no release and
+        no advisory), or it is outside the packages this instance was opened with.
+        """
+        return self.lookup_many([(package, version)])[0]
 
     def lookup_many(self, pairs: Iterable[tuple[str, str]]) -> list[VersionSecurity | None]:
         """:meth:`lookup` for many pairs, in order."""
         index = self._index
-        return [index.get((normalize_name(p), canonical_version(v))) for p, v in pairs]
+        asked = [(normalize_name(p), v) for p, v in pairs]
+        keys = [(p, canonical_version(v)) for p, v in asked]
+        found = [index.get(key) for key in keys]
+        missing = [i for i, row in enumerate(found) if row is None]
+        if missing:
+            self._load_advisories({keys[i][0] for i in missing})
+            for i in missing:
+                found[i] = self._judge_unlisted(keys[i], asked[i][1])
+        return found
+
+    def _load_advisories(self, packages: set[str]) -> None:
+        """Read, once, the advisory rows of those ``packages`` not read yet."""
+        wanted = [
+            p
+            for p in sorted(packages)
+            if p not in self._advisories and (self._only is None or p in self._only)
+        ]
+        if not wanted:
+            return
+        found = read_package_advisories(self.snapshot, wanted)
+        for package in wanted:
+            self._advisories[package] = found.get(package)
+        ids = {a for item in found.values() for a in item.ids} - self._facts.keys()
+        self._facts.update(read_advisory_facts(self.snapshot, ids))
+
+    def _judge_unlisted(self, key: tuple[str, str], version: str) -> VersionSecurity | None:
+        """A version the releases do not list, judged from the advisories (memoized)."""
+        if key not in self._unlisted:
+            self._unlisted[key] = self._evaluate(key[0], version)
+        judged = self._unlisted[key]
+        if judged is not None and judged.version != version:
+            judged = replace(judged, version=version)  # shown as asked
+        return judged
+
+    def _evaluate(self, package: str, version: str) -> VersionSecurity | None:
+        """The :class:`VersionSecurity` of an unlisted ``version`` (``None``: nothing known)."""
+        if self._only is not None and package not in self._only:
+            return None
+        named = self._advisories.get(package)
+        releases = self._by_package.get(package, [])
+        if named is None and not releases:
+            return None
+        ids = active_affecting(named, self._facts, version)
+        score, rating = worst_severity(ids, self._facts)
+        parsed = parse_version(version)
+        card = releases[0] if releases else None
+        return VersionSecurity(
+            package=package,
+            version=version,
+            advisory_ids=tuple(ids),
+            max_cvss_score=score,
+            max_cvss_rating=rating,
+            fixed_in=_fixed_in(releases, version) if ids else None,
+            yanked=False,
+            is_prerelease=parsed.is_prerelease if parsed is not None else None,
+            bandit_status=NOT_ANALYSED,
+            bandit_high_findings=None,
+            scorecard_score=card.scorecard_score if card else None,
+            scorecard_date=card.scorecard_date if card else None,
+            listed=False,
+        )
 
     def versions(self, package: str) -> Sequence[VersionSecurity]:
         """Every known release of ``package``, oldest first."""
@@ -177,3 +270,22 @@ class KnowledgeBase:
                 result.version = release.version
                 break
         return result
+
+
+def _fixed_in(releases: Sequence[VersionSecurity], version: str) -> str | None:
+    """The lowest listed final release above ``version`` that no active advisory affects and
+    that is not yanked (``None`` when there is none, or ``version`` is not PEP 440)."""
+    parsed = parse_version(version)
+    if parsed is None:
+        return None
+    for release in releases:  # oldest first
+        candidate = parse_version(release.version)
+        if (
+            candidate is not None
+            and candidate > parsed
+            and not release.vulnerable
+            and not release.yanked
+            and release.is_prerelease is False
+        ):
+            return release.version
+    return None

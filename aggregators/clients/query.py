@@ -1,8 +1,10 @@
 """``seckb query``: which advisories affect a package (at a version), from a snapshot.
 
-Affected status is evaluated here from the advisory's ranges and explicit list, for any version
-asked, so a version that no release list knows (a local build, a post-release) is still judged
-exactly as ``affected_versions`` judges known ones.
+Affected status is evaluated from the advisory's ranges and explicit list, for any version
+asked (:mod:`aggregators.clients.evaluation`, the rule the lookup API and ``audit`` share), so a
+version that no release list knows (a local build, a post-release) is still judged exactly as
+``affected_versions`` judges known ones. A version query also reports the Bandit analysis of
+that release (:func:`bandit_analysis`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aggregators.clients.documents import QUERY_SCHEMA, query_document, snapshot_info
+from aggregators.clients.evaluation import read_package_advisories, read_rows
 from aggregators.core.names import normalize_name, repository_key
-from aggregators.core.versions import parse_version, version_sort_key
-from aggregators.knowledge.affected import Entry, collect_entries, entry_affects
+from aggregators.core.versions import canonical_version, parse_version
+from aggregators.knowledge.security import NOT_ANALYSED
 from aggregators.store.snapshots import Snapshot
 
 JSON_SCHEMA = QUERY_SCHEMA
+SECURITY = "package_version_security"
 RISK_ORDER = {"Critical": 4, "High": 3, "Medium": 2, "Low": 1}
 """Scorecard check risks, riskiest first (the ``risk`` column of ``scorecard_checks``)."""
 
@@ -52,6 +56,9 @@ class QueryResult:
     known_package: bool
     advisories: list[Match] = field(default_factory=list)
     repository: dict[str, Any] | None = None
+    bandit: dict[str, Any] | None = None
+    """For a version query: the Bandit analysis of that PyPI release (:func:`bandit_analysis`);
+    ``None`` without a version or when the snapshot lists no such release."""
 
     @property
     def vulnerable(self) -> bool | None:
@@ -69,14 +76,6 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _rows(snapshot: Snapshot, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
-    if not values:
-        return []
-    data = pq.read_table(snapshot.table_path(table), filters=[(column, "in", values)])
-    rows: list[dict[str, Any]] = data.to_pylist()
-    return rows
-
-
 def query(
     snapshot: Snapshot, package: str, version: str | None = None, include_withdrawn: bool = False
 ) -> QueryResult:
@@ -90,31 +89,25 @@ def query(
         known_package=False,
     )
     result.repository = repository_health(snapshot, name)
-    packages = _rows(snapshot, "advisory_packages", "package", [name])
-    if not packages:
+    if version is not None:
+        result.bandit = bandit_analysis(snapshot, name, version)
+    named = read_package_advisories(snapshot, [name]).get(name)
+    if named is None:
         return result
     result.known_package = True
-    ranges = _rows(snapshot, "advisory_ranges", "package", [name])
-    entries = collect_entries(packages, ranges)
-    ids = sorted({row["advisory_id"] for row in packages})
-    advisories = {row["id"]: row for row in _rows(snapshot, "advisories", "id", ids)}
+    advisories = {row["id"]: row for row in read_rows(snapshot, "advisories", "id", named.ids)}
     counts = _affected_counts(snapshot, name)
-    fixed: dict[str, set[str]] = {}
-    for row in ranges:
-        if row["event"] == "fixed" and row["range_type"] == "ECOSYSTEM" and row["valid"]:
-            fixed.setdefault(row["advisory_id"], set()).add(row["version"])
-
-    for adv_id in ids:
+    for adv_id in named.ids:
         adv = advisories.get(adv_id)
         if adv is None or (adv["withdrawn"] is not None and not include_withdrawn):
             continue
         how = None
         if version is not None:
-            how = _affected_by([e for e in entries if e.advisory_id == adv_id], version)
+            how = named.affected_by(adv_id, version)
             if how is None:
                 continue
         match = _match(adv, how, counts.get(adv_id, 0))
-        match.fixed_versions = sorted(fixed.get(adv_id, ()), key=version_sort_key)
+        match.fixed_versions = list(named.fixed.get(adv_id, ()))
         result.advisories.append(match)
     result.advisories.sort(key=lambda m: (-_score(m), m.id))
     return result
@@ -131,12 +124,6 @@ def _affected_counts(snapshot: Snapshot, package: str) -> dict[str, int]:
     return dict(
         zip(tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True)
     )
-
-
-def _affected_by(entries: list[Entry], version: str) -> str | None:
-    """How an advisory's entries affect ``version``: list, ranges, both, or ``None``."""
-    kinds = {k for k in (entry_affects(e, version) for e in entries) if k}
-    return "both" if "both" in kinds or kinds == {"list", "ranges"} else next(iter(kinds), None)
 
 
 def _match(adv: dict[str, Any], how: str | None, affected_versions: int) -> Match:
@@ -164,11 +151,54 @@ def _match(adv: dict[str, Any], how: str | None, affected_versions: int) -> Matc
     )
 
 
+def bandit_analysis(snapshot: Snapshot, package: str, version: str) -> dict[str, Any] | None:
+    """The Bandit analysis of the PyPI release ``version`` (matched by PEP 440 equality):
+    ``{"status", "reason", "files_analysed", "files_skipped", "high_findings"}`` from
+    ``package_version_security`` and that release's ``bandit_scans`` row.
+
+    ``status`` is ``not_analysed`` (other fields null) for a listed release nobody analysed;
+    ``partial`` means some Python files were not analysed, so ``high_findings`` is a lower
+    bound. ``None`` when the snapshot lists no such release: nothing was analysed.
+    """
+    canonical = canonical_version(version)
+    columns = ["version_canonical", "bandit_status", "bandit_high_findings"]
+    releases = [
+        row
+        for row in read_rows(snapshot, SECURITY, "package", [package], columns)
+        if row["version_canonical"] == canonical
+    ]
+    if not releases:
+        return None
+    release = releases[0]
+    analysis: dict[str, Any] = {
+        "status": release["bandit_status"],
+        "reason": None,
+        "files_analysed": None,
+        "files_skipped": None,
+        "high_findings": release["bandit_high_findings"],
+    }
+    if release["bandit_status"] == NOT_ANALYSED:
+        return analysis
+    scans = [
+        row
+        for row in read_rows(snapshot, "bandit_scans", "package", [package])
+        if canonical_version(row["version"]) == canonical
+    ]
+    if scans:
+        scan = scans[0]
+        analysis.update(
+            reason=scan.get("reason"),
+            files_analysed=scan.get("files_analysed"),  # absent from bandit_scans v1
+            files_skipped=scan.get("files_skipped"),
+        )
+    return analysis
+
+
 def repository_health(snapshot: Snapshot, package: str) -> dict[str, Any] | None:
     """The package's source repository with its Scorecard score and weakest checks, if known."""
     if "packages" not in snapshot.tables:
         return None
-    rows = _rows(snapshot, "packages", "package", [package])
+    rows = read_rows(snapshot, "packages", "package", [package])
     url = rows[0]["repository_url"] if rows else None
     if not url:
         return None
@@ -183,7 +213,7 @@ def repository_health(snapshot: Snapshot, package: str) -> dict[str, Any] | None
     key = repository_key(url)
     if key is None or "scorecards" not in snapshot.tables:
         return health
-    cards = _rows(snapshot, "scorecards", "repository", [key])
+    cards = read_rows(snapshot, "scorecards", "repository", [key])
     if cards:
         card = cards[0]
         health.update(
@@ -192,7 +222,7 @@ def repository_health(snapshot: Snapshot, package: str) -> dict[str, Any] | None
             result_date=_iso(card["result_date"]),
             stale=card["stale"],
         )
-        checks = _rows(snapshot, "scorecard_checks", "repository", [key])
+        checks = read_rows(snapshot, "scorecard_checks", "repository", [key])
         health["weakest_checks"] = [
             {"check": c["check"], "score": c["score"], "risk": c["risk"], "reason": c["reason"]}
             for c in weakest(checks)

@@ -108,6 +108,7 @@ def test_requirements_statuses_and_json_schema(run: Any, tmp_path: Path) -> None
         "bandit_status",
         "bandit_high_findings",
         "scorecard_score",
+        "listed",
         "marker",
         "note",
         "fails",
@@ -214,13 +215,16 @@ def test_cyclonedx_sbom(run: Any, tmp_path: Path) -> None:
     assert doc["source"] == {"kind": "cyclonedx", "path": str(path)}
     got = [(r["package"], r["version"], r["status"]) for r in doc["packages"]]
     assert got == [
+        ("myapp", "1", "unknown_package"),  # the SBOM's subject, audited first
         ("flask", "0.12.2", "vulnerable"),
         ("requests", "2.2", "ok"),
         ("flask", "1.2", "ok"),  # nested, name/version only
         ("numpy", None, "unpinned"),  # a purl without a version
     ]
-    assert doc["packages"][1]["where"] == f"{path}#req-ref"
+    assert doc["packages"][0]["where"] == f"{path}#metadata.component"
+    assert doc["packages"][2]["where"] == f"{path}#req-ref"
     assert doc["notes"] == [
+        "the SBOM's subject (metadata.component) myapp audited as the PyPI package myapp 1",
         "ignored 1 non-PyPI component(s) of type deb",
         "ignored 1 non-PyPI component(s) of type npm",
     ]

@@ -99,10 +99,17 @@ def test_knowledge_table_and_api(settings: Settings) -> None:
     yanked = kb.lookup("flask", "1.1")
     assert yanked is not None and yanked.yanked and yanked.bandit_status == "not_analysed"
     assert yanked.bandit_high_findings is None  # not analysed is never clean
-    assert kb.lookup("flask", "9.9") is None and kb.lookup("nope", "1.0") is None
+    unlisted = kb.lookup("flask", "9.9")  # PyPI does not list it: judged from the advisories
+    assert unlisted is not None and not unlisted.listed and not unlisted.vulnerable
+    assert kb.lookup("nope", "1.0") is None  # nothing is known of the package
     assert [r.version for r in kb.versions("flask")] == list(VERSIONS)
     many = kb.lookup_many([("flask", "1.0"), ("flask", "0.0"), ("FLASK", "1.2")])
-    assert [m.version if m else None for m in many] == ["1.0", None, "1.2"]
+    assert [(m.version, m.listed) if m else None for m in many] == [
+        ("1.0", True),
+        ("0.0", False),
+        ("1.2", True),
+    ]
+    assert many[1] is not None and many[1].vulnerable  # 0.0 falls in PYSEC-1's range
 
     rec = kb.recommend("flask")
     assert rec.version == "1.2" and rec.skipped == []
