@@ -46,6 +46,7 @@ def pvs(
     high: int | None = None,
     score: float | None = None,
     rank: int = 0,
+    bandit: str | None = None,
 ) -> dict[str, Any]:
     """A ``package_version_security`` row."""
     return {
@@ -61,7 +62,7 @@ def pvs(
         "max_cvss_score": None,
         "max_cvss_rating": None,
         "fixed_in": None,
-        "bandit_status": "scanned" if high is not None else "not_analysed",
+        "bandit_status": bandit or ("scanned" if high is not None else "not_analysed"),
         "bandit_high_findings": high,
         "scorecard_score": score,
         "scorecard_date": None,
@@ -153,6 +154,22 @@ def test_new_high_findings_only_when_the_count_grows() -> None:
     assert changes(old, new) == [
         ("new_high_findings", "a", "1.0", None, "1", "2"),
         ("new_high_findings", "c", "1.0", None, None, "4"),
+    ]
+
+
+def test_a_release_whose_analysis_became_partial_is_in_the_feed() -> None:
+    old = reader(versions=[pvs("a", "1.0", high=0), pvs("b", "1.0", high=0, bandit="partial")])
+    new = reader(
+        versions=[
+            pvs("a", "1.0", high=0, bandit="partial"),  # files left out: no longer clean
+            pvs("b", "1.0", high=0, bandit="partial"),  # already partial: not again
+            pvs("c", "1.0", high=1, bandit="partial"),  # new release, partial
+        ]
+    )
+    assert changes(old, new) == [
+        ("bandit_partial", "a", "1.0", None, "scanned", "partial"),
+        ("bandit_partial", "c", "1.0", None, None, "partial"),
+        ("new_high_findings", "c", "1.0", None, None, "1"),
     ]
 
 
