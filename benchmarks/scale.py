@@ -93,6 +93,10 @@ def serve(size: int, port_out: Any, counter: Any) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
+        def setup(self) -> None:
+            super().setup()  # no Nagle: a small body leaves at once, as a real server's does
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def do_GET(self) -> None:
             with counter.get_lock():
                 counter.value += 1
