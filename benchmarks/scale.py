@@ -148,9 +148,15 @@ RUN = textwrap.dedent(
 )
 
 
-def tree_bytes(path: Path) -> int:
-    """Bytes of every file below ``path``."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+def tree_state(path: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file below ``path`` but the lock file (a run writes its pid)."""
+    if not path.exists():
+        return {}
+    return {
+        str(p): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in path.rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def advisory_repo(root: Path) -> str:
@@ -171,13 +177,16 @@ def advisory_repo(root: Path) -> str:
 
 def one_run(config: Path, counter: Any, home: Path) -> dict[str, Any]:
     """Run the pipeline in a fresh process; add requests and bytes written to its figures."""
-    before_requests, before_bytes = counter.value, tree_bytes(home) if home.exists() else 0
+    before_requests, before = counter.value, tree_state(home)
     done = subprocess.run([sys.executable, "-c", RUN, str(config)], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the run failed:\n{done.stderr[-3000:]}")
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     figures["requests"] = counter.value - before_requests
-    figures["bytes_written"] = tree_bytes(home) - before_bytes
+    after = tree_state(home)
+    changed = [p for p, state in after.items() if before.get(p) != state]
+    figures["files_written"] = len(changed)
+    figures["bytes_written"] = sum(after[p][0] for p in changed)
     return figures
 
 
@@ -232,7 +241,7 @@ def main() -> None:
         again = results[size]["again"]
         print(
             f"no-change run at {size}: {again['requests'] / size:.2f} requests per package, "
-            f"{again['bytes_written']} bytes written"
+            f"{again['files_written']} files and {again['bytes_written']} bytes written"
         )
 
 
