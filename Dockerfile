@@ -34,9 +34,9 @@ COPY --chown=airflow:0 warehouse/__init__.py warehouse/*.sql /opt/seckb/warehous
 
 RUN pip install --no-cache-dir \
         "apache-airflow==${AIRFLOW_VERSION}" \
-        /opt/seckb \
+        "/opt/seckb[report]" \
         --constraint "${HOME}/constraints.txt" \
-    && python -c "import aggregators, duckdb, pyarrow, git; print('seckb installed')"
+    && python -c "import aggregators, duckdb, pyarrow, git, matplotlib; print('seckb installed')"
 
 # DAG files are baked in as a fallback; docker-compose.yml mounts ./dags over this directory.
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/

@@ -12,11 +12,13 @@ Builds the security knowledge base of Python packages and publishes a snapshot.
 | `scorecards.fetch_scorecards` | OpenSSF Scorecard results of the packages' repositories (pool `scorecard`) |
 | `publish` | merge what the run staged, carry failed sources forward, publish the snapshot atomically, refresh `seckb.duckdb`, emit the `seckb_snapshot` asset (skipped when nothing changed) |
 | `report` | fail the run, after publishing, when a source failed, so the run shows red |
+| `projects` | after `publish`, whatever it did (`all_done`): re-evaluate the watched projects against the latest snapshot when it or a project changed, record `project_events`, deliver the notification outbox |
 
 A failing source does not stop the others: every step after the first runs when its upstream
 is done, whatever its state, and `publish` records the failure in the snapshot's manifest.
-Tasks stage their results under `$SECKB_HOME/runs/<run_id>/`, so clearing and re-running a task
-or a whole run gives the same published result. Configuration: the same settings as the CLI
+Tasks stage their results under `runs/<run_id>/` in the store (`SECKB_STORE_URL`: an S3 or GCS
+prefix that Celery workers share, each with its own `SECKB_HOME` as scratch; by default the data
+root itself), so clearing and re-running a task or a whole run gives the same published result. Configuration: the same settings as the CLI
 (`SECKB_CONFIG` file, `SECKB_*` variables; see the README), read when the DAG is parsed:
 `schedule`, `task_retries` and `home` included. The task groups are built from the source
 registry (`aggregators.sources.registry`), which names each source, its task, pool and the
@@ -26,6 +28,7 @@ sources it reads.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, dag, task, task_group
@@ -34,7 +37,13 @@ from aggregators.core.config import load_settings  # light: no pyarrow, DuckDB o
 from aggregators.sources.registry import SOURCES, SourceSpec
 
 SETTINGS = load_settings()
-SNAPSHOT = Asset(name="seckb_snapshot", uri=f"file://{SETTINGS.snapshots_dir}")
+STORE = SETTINGS.store_url.rstrip("/")
+SNAPSHOT = Asset(  # where LATEST moves: the object store, or the data root's snapshots
+    name="seckb_snapshot",
+    uri=f"{STORE}/snapshots"
+    if "://" in STORE
+    else f"file://{Path(STORE).resolve() / 'snapshots' if STORE else SETTINGS.snapshots_dir}",
+)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "seckb",
@@ -70,10 +79,19 @@ def source_group(spec: SourceSpec) -> Any:
 
             return plan_source(str(run_id), spec.name)
 
-        @task(task_id=spec.task_id, pool=spec.pool, max_active_tis_per_dagrun=4)
+        # each mapped task is named by the packages of its batch in the UI, not by its index
+        @task(
+            task_id=spec.task_id,
+            pool=spec.pool,
+            max_active_tis_per_dagrun=4,
+            map_index_template="{{ batch_label }}",
+        )
         def part(batch: list[Any], run_id: str | None = None, ti: Any = None) -> dict[str, Any]:
-            from aggregators.run.tasks import run_part
+            from airflow.sdk import get_current_context
 
+            from aggregators.run.tasks import batch_label, run_part
+
+            get_current_context()["batch_label"] = batch_label(batch)
             return run_part(str(run_id), spec.name, int(ti.map_index), batch)
 
         part.expand(batch=plan())
@@ -130,9 +148,19 @@ def seckb_nightly() -> None:
                 + "; ".join(f"{k}: {v}" for k, v in sorted(outcome["failures"].items()))
             )
 
+    @task(task_id="projects", trigger_rule="all_done")
+    def projects() -> dict[str, Any]:
+        """Re-evaluate the watched projects and deliver the outbox, whatever publish did: a
+        skipped publish (nothing new) still sends what earlier runs could not deliver, and a
+        project added since the last run is evaluated against the current snapshot."""
+        from aggregators.clients.projects.watch import run_after_publish
+
+        return run_after_publish(load_settings()).summary()
+
     outcome = publish()
     [groups[name] for name in groups if name not in readers] >> outcome  # type: ignore[operator]
     report(outcome)
+    outcome >> projects()
 
 
 seckb_nightly()

@@ -8,6 +8,7 @@ adds PYSEC-5 (requests >= 2.2, High) and withdraws PYSEC-4.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fakes import json_reply, pypi_file, pypi_project, serving
 
@@ -25,8 +26,9 @@ def _severity(vector: str) -> str:
     return f"severity:\n- type: CVSS_V3\n  score: {vector}\n"
 
 
-def build_home(root: Path) -> tuple[Path, list[str]]:
-    """Ingest twice into ``root/home``; return the data root and the two snapshot ids."""
+def build_home(root: Path, **overrides: Any) -> tuple[Path, list[str]]:
+    """Ingest twice into ``root/home``; return the data root and the two snapshot ids.
+    ``overrides`` are more settings (``store_url`` publishes to an object store)."""
     repo = AdvisoryRepo(root / "advisory-db")
     repo.write("vulns/flask/PYSEC-1.yaml", advisory_yaml("PYSEC-1", fixed="1.0"))
     repo.write(
@@ -52,7 +54,11 @@ def build_home(root: Path) -> tuple[Path, list[str]]:
         pypi.routes["/pypi/flask/json"] = json_reply(pypi_project("Flask", flask))
         pypi.routes["/pypi/requests/json"] = json_reply(pypi_project("requests", requests))
         settings = load_settings(
-            env={}, home=root / "home", advisory_db_url=repo.url, pypi_url=pypi.url
+            env={},
+            home=root / "home",
+            advisory_db_url=repo.url,
+            pypi_url=pypi.url,
+            **overrides,
         )
         report = ingest(settings, "advisories,pypi")
         assert not report.failures and report.snapshot is not None

@@ -64,3 +64,14 @@ def test_dag_file_imports_nothing_heavy() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_every_package_is_installed() -> None:
+    """A non-editable install (the Docker image) ships every sub-package of aggregators/."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {".".join(path.parent.relative_to(ROOT).parts) for path in PACKAGE.rglob("__init__.py")}
+    assert found - listed == set()

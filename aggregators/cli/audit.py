@@ -14,6 +14,7 @@ from rich.table import Table
 from aggregators.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    add_from,
     open_snapshot,
     print_json,
     settings_from,
@@ -53,6 +54,7 @@ def add_parser(
     )
     p.add_argument("--json", action="store_true", help="print the seckb.audit/1 JSON document")
     p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
+    add_from(p)
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from aggregators.cli.common import EXIT_OK, print_json, settings_from
+from aggregators.cli.common import EXIT_OK, add_from, print_json, settings_from
 
 
 def add_parser(
@@ -17,6 +17,7 @@ def add_parser(
     p.add_argument("old", nargs="?", help="older snapshot id (default: the one before NEW)")
     p.add_argument("new", nargs="?", help="newer snapshot id (default: LATEST)")
     p.add_argument("--json", action="store_true", help="print the seckb.diff/1 JSON document")
+    add_from(p)
     p.set_defaults(func=run)
 
 
@@ -24,10 +25,9 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Print the changes from OLD to NEW; always 0 (errors raise)."""
     from aggregators.clients.diff import diff, group_changes, snapshots_to_compare
     from aggregators.clients.documents import diff_document
-    from aggregators.core.workspace import Workspace
-    from aggregators.store.snapshots import SnapshotStore
+    from aggregators.store.locations import open_store
 
-    store = SnapshotStore(Workspace(settings_from(args).home))
+    store = open_store(settings_from(args))
     old, new = snapshots_to_compare(store, args.old, args.new)
     rows = diff(old, new)
     if args.json:

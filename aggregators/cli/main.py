@@ -17,14 +17,28 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from aggregators import __version__
-from aggregators.cli import audit, diff, ingest, query, recommend, snapshots, sql
-from aggregators.cli.common import EXIT_ERROR
+from aggregators.cli import (
+    audit,
+    diff,
+    errors,
+    ingest,
+    project,
+    query,
+    recommend,
+    report,
+    serve,
+    snapshots,
+    sql,
+)
+from aggregators.cli.common import EXIT_ERROR, one_line
+from aggregators.cli.progress import setup_logging
 from aggregators.core.errors import SeckbError
 
 log = logging.getLogger("seckb")
-COMMANDS = (ingest, query, sql, snapshots, audit, recommend, diff)
+COMMANDS = (ingest, query, sql, snapshots, errors, report, audit, recommend, diff, serve, project)
 """The command modules, in the order ``seckb --help`` lists them."""
 
 
@@ -34,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"seckb {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="TOML config file (default: $SECKB_CONFIG)")
-    common.add_argument("--home", help="data root (default: $SECKB_HOME or ./warehouse/data)")
+    common.add_argument(
+        "--home", help="data root (default: $SECKB_HOME, else $XDG_DATA_HOME/seckb)"
+    )
     common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
@@ -45,17 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seckb`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     out, err = Console(), Console(stderr=True)
     if not out.is_terminal:  # piped or captured: never truncate ids to 80 columns
         out = Console(width=240)
+    if not err.is_terminal:  # cron mail, CI logs: one line per message, never wrapped
+        err = Console(stderr=True, soft_wrap=True)
+    setup_logging(err, args.verbose)  # on a terminal, log lines print above the progress bar
     try:
         code: int = args.func(args, out, err)
     except SeckbError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        err.print(
+            f"[red]error:[/] {escape(one_line(str(exc)))}",
+            highlight=False,
+            markup=True,
+            soft_wrap=True,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
@@ -64,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("unexpected error", exc_info=True)
         hint = "" if args.verbose else " (run with -v for the traceback)"
         err.print(
-            f"[red]error:[/] unexpected {type(exc).__name__}: {exc}{hint}",
+            f"[red]error:[/] unexpected {type(exc).__name__}: {escape(one_line(str(exc)))}{hint}",
             markup=True,
             highlight=False,
             soft_wrap=True,

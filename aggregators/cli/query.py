@@ -9,7 +9,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from aggregators.cli.common import EXIT_OK, open_snapshot, print_json, settings_from, warn_stale
+from aggregators.cli.common import (
+    EXIT_OK,
+    add_from,
+    open_snapshot,
+    print_json,
+    settings_from,
+    warn_stale,
+)
 
 if TYPE_CHECKING:
     from aggregators.clients.query import QueryResult
@@ -25,6 +32,7 @@ def add_parser(
     p.add_argument("--json", action="store_true", help="print the seckb.query/1 JSON document")
     p.add_argument("--include-withdrawn", action="store_true", help="also list withdrawn ones")
     p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
+    add_from(p)
     p.set_defaults(func=run)
 
 

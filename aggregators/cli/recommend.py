@@ -9,6 +9,7 @@ from rich.console import Console
 from aggregators.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    add_from,
     open_snapshot,
     print_json,
     settings_from,
@@ -28,6 +29,7 @@ def add_parser(
     p.add_argument("--pre", action="store_true", help="consider pre-releases")
     p.add_argument("--json", action="store_true", help="print the seckb.recommend/1 document")
     p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
+    add_from(p)
     p.set_defaults(func=run)
 
 

@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from aggregators.cli.common import EXIT_OK, print_json, settings_from
+from aggregators.cli.common import EXIT_OK, add_from, print_json, settings_from
 
 
 def add_parser(
@@ -16,15 +16,16 @@ def add_parser(
     """Add ``seckb snapshots`` and its options."""
     p = sub.add_parser("snapshots", parents=[common], help="list snapshots and their lineage")
     p.add_argument("--json", action="store_true", help="print the manifests as JSON")
+    add_from(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     """List the snapshots as a table, or their manifests (with ``latest``) as JSON."""
-    from aggregators.core.workspace import Workspace
-    from aggregators.store.snapshots import SnapshotStore
+    from aggregators.store.locations import open_store, where
 
-    store = SnapshotStore(Workspace(settings_from(args).home))
+    settings = settings_from(args)
+    store = open_store(settings)
     latest = store.latest()
     snapshots = store.all()
     if args.json:
@@ -49,5 +50,10 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             f"{size / 1e6:.1f} MB",
             statuses,
         )
-    out.print(table if snapshots else "no snapshots yet")
+    if not snapshots:
+        out.print(f"no snapshots yet in {where(store)}", highlight=False)
+        return EXIT_OK
+    out.print(table)
+    remote = getattr(store, "url", None)  # an object store (--from, snapshot_url, store_url)
+    out.print(f"store: {remote}" if remote else f"data root: {store.ws.home}", highlight=False)
     return EXIT_OK

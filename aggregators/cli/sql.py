@@ -7,8 +7,15 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from aggregators.cli.common import EXIT_OK, print_json, settings_from
+from aggregators.cli.common import EXIT_OK, add_from, print_json, settings_from
 from aggregators.core.errors import SeckbError
+
+
+def sql_error(exc: Exception) -> str:
+    """DuckDB's error on one line: the message and its hints, without the caret drawing."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    kept = [line for line in lines if line and set(line) != {"^"} and not line.startswith("^")]
+    return "; ".join(kept).replace(":;", ":")
 
 
 def add_parser(
@@ -18,6 +25,7 @@ def add_parser(
     p = sub.add_parser("sql", parents=[common], help="run a read-only SQL query on seckb.duckdb")
     p.add_argument("query")
     p.add_argument("--json", action="store_true", help="print rows as a JSON list of objects")
+    add_from(p)
     p.set_defaults(func=run)
 
 
@@ -25,18 +33,21 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run the query on a read-only connection; a SQL error is a one-line error (exit 2)."""
     import duckdb
 
-    from aggregators.core.workspace import Workspace
+    from aggregators.store.locations import reader_database
+    from aggregators.store.views import connect
 
-    database = Workspace(settings_from(args).home).duckdb
+    database = reader_database(settings_from(args))  # built locally for a remote snapshot
     if not database.is_file():
-        raise SeckbError(f"no {database}; run 'seckb ingest' first")
-    con = duckdb.connect(str(database), read_only=True)
+        raise SeckbError(
+            f"no snapshots yet in {database.parent} (no {database.name}); run 'seckb ingest' first"
+        )
+    con = connect(database)
     try:
         cursor = con.execute(args.query)
         columns = [d[0] for d in cursor.description or []]
         rows = cursor.fetchall()
     except duckdb.Error as exc:
-        raise SeckbError(f"SQL error: {exc}") from exc
+        raise SeckbError(f"SQL error: {sql_error(exc)}") from exc
     finally:
         con.close()
     if args.json:

@@ -30,7 +30,9 @@ def snapshots_to_compare(
     created last before the new one. Raise :class:`SeckbError` when there is none."""
     new = store.get(new_id) if new_id else store.latest()
     if new is None:
-        raise SeckbError("no snapshot yet; run 'seckb ingest' first")
+        from aggregators.store.locations import where
+
+        raise SeckbError(f"no snapshots yet in {where(store)}; run 'seckb ingest' first")
     if old_id:
         return store.get(old_id), new
     created = new.manifest.get("created_at", "")

@@ -2,6 +2,7 @@
 
     from aggregators.clients.lookup import KnowledgeBase
     kb = KnowledgeBase.open("/srv/seckb")          # a data root (uses LATEST) or a snapshot dir
+    kb = KnowledgeBase.open("s3://bucket/seckb")   # or a published location (tables cached)
     info = kb.lookup("Django", "2.2.0")            # PEP 503 names, PEP 440 equality
     if info and info.vulnerable: print(info.advisory_ids, "fixed in", info.fixed_in)
 
@@ -33,11 +34,14 @@ from aggregators.clients.evaluation import (
     read_package_advisories,
     worst_severity,
 )
+from aggregators.core.config import Settings, load_settings
 from aggregators.core.errors import SeckbError, SnapshotError
 from aggregators.core.names import normalize_name
+from aggregators.core.objects import is_remote
 from aggregators.core.versions import canonical_version, parse_version
 from aggregators.core.workspace import Workspace
 from aggregators.knowledge.security import NOT_ANALYSED
+from aggregators.store.locations import open_published
 from aggregators.store.snapshots import MANIFEST, Snapshot, SnapshotStore
 
 TABLE = "package_version_security"
@@ -147,15 +151,24 @@ class KnowledgeBase:
             self._by_package.setdefault(row.package, []).append(row)  # in version order
 
     @classmethod
-    def open(cls, location: str | Path) -> KnowledgeBase:
-        """Open a snapshot directory, or the latest snapshot of a data root."""
-        path = Path(location)
-        if (path / MANIFEST).is_file():
-            return cls(SnapshotStore(Workspace(path.parent.parent)).get(path.name))
-        snapshot = SnapshotStore(Workspace(path)).latest()
-        if snapshot is None:
-            raise SeckbError(f"no snapshot in {path}; run 'seckb ingest' first")
-        return cls(snapshot)
+    def open(
+        cls, location: str | Path | None = None, settings: Settings | None = None
+    ) -> KnowledgeBase:
+        """Open a snapshot directory, the latest snapshot of a data root, or a published
+        location by URL (``s3://bucket/prefix``, ``gs://…``, ``…/snapshots/<id>``: tables are
+        downloaded once, verified against the manifest's sha256, and cached under the data
+        root). Without ``location``: ``SECKB_SNAPSHOT_URL``, else the store, else the data root
+        (settings as the CLI reads them, unless ``settings`` are given)."""
+        if location is not None and not is_remote(str(location)):
+            path = Path(location)
+            if (path / MANIFEST).is_file():
+                return cls(SnapshotStore(Workspace(path.parent.parent)).get(path.name))
+            snapshot = SnapshotStore(Workspace(path)).latest()
+            if snapshot is None:
+                raise SeckbError(f"no snapshot in {path}; run 'seckb ingest' first")
+            return cls(snapshot)
+        found = open_published(settings or load_settings(), str(location) if location else None)
+        return cls(found)
 
     def knows(self, package: str) -> bool:
         """Whether PyPI releases of ``package`` are in the snapshot."""

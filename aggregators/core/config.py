@@ -15,28 +15,46 @@ from pathlib import Path
 from typing import Any
 
 from aggregators.core.errors import ConfigError
+from aggregators.core.objects import validate_url
 
 DEFAULT_ADVISORY_DB_URL = "https://github.com/pypa/advisory-db.git"
 ENV_PREFIX = "SECKB_"
 CONFIG_ENV = "SECKB_CONFIG"
 
 
-def _default_home() -> Path:
-    return Path.cwd() / "warehouse" / "data"
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """The data root when none is configured: ``$XDG_DATA_HOME/seckb``, else
+    ``~/.local/share/seckb`` (the XDG default), so it never moves with the current directory."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME", "")
+    if not base or not Path(base).is_absolute():  # the XDG spec ignores relative values
+        base = str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base) / "seckb"
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of seckb. Field ``x`` is set by key ``x`` in the config file or ``SECKB_X``."""
 
-    home: Path = field(default_factory=_default_home)
-    """Data root: git cache, staging, snapshots, the DuckDB file and the lock."""
+    home: Path = field(default_factory=default_home)
+    """Data root: git cache, staging, snapshots, the DuckDB file and the lock (default
+    ``$XDG_DATA_HOME/seckb``, i.e. ``~/.local/share/seckb``)."""
     advisory_db_url: str = DEFAULT_ADVISORY_DB_URL
     """Any git URL, local path or git bundle holding the PyPA advisory-db."""
     advisory_db_branch: str = ""
     """Branch to follow; empty means the remote's default branch."""
     keep_snapshots: int = 7
     """How many published snapshots to keep; older ones are deleted after a publish."""
+    store_url: str = ""
+    """Where snapshots and run state are published: ``s3://bucket/prefix`` (any S3-compatible
+    service), ``gs://bucket/prefix`` or a path; empty: the data root. Credentials and endpoint
+    come from the store's standard variables (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL``...)."""
+    snapshot_url: str = ""
+    """Where readers (query, audit, recommend, diff, serve, sql, the API) read the published
+    snapshots from (like ``--from``); empty: ``store_url``."""
+    prune_grace_hours: float = 6.0
+    """On an object store, a snapshot is kept at least this long after it stopped being latest
+    (its successor's ``created_at``), so a reader in flight never loses its files."""
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     """Worker processes for CPU-bound stages (advisory parsing)."""
     parallel_min_files: int = 256
@@ -57,6 +75,12 @@ class Settings:
     """Attempts per HTTP request (connection errors, 429 and 5xx are retried with backoff)."""
     http_backoff_max_seconds: float = 30.0
     """Longest wait between two attempts (``Retry-After`` is honoured up to 4x this)."""
+    http_host_failures: int = 10
+    """After this many connection failures in a row to one host, a source stops asking that
+    host for the rest of the run (a circuit breaker; 0 never gives up)."""
+    heartbeat_seconds: float = 30.0
+    """Interval of the one-line progress heartbeat printed when stderr is not a terminal (cron,
+    CI) and logged by Airflow tasks; 0 turns it off."""
     watchlist: tuple[str, ...] = ()
     """Packages tracked besides those named by advisories (comma-separated in the environment)."""
     watchlist_files: tuple[Path, ...] = ()
@@ -89,6 +113,14 @@ class Settings:
     """A repository asked about less than this many days ago is not asked again."""
     scorecard_stale_days: float = 30.0
     """A result describing a date older than this is flagged ``stale``."""
+    notify_webhooks: tuple[str, ...] = ()
+    """URLs that receive each run's watched-project events as one ``seckb.events/1`` POST."""
+    notify_secret: str = field(default="", repr=False)
+    """When set, every webhook POST carries an HMAC-SHA256 of its body in a header."""
+    notify_apprise_urls: tuple[str, ...] = ()
+    """Apprise URLs (Slack, Teams, e-mail...) sent a short summary (needs ``seckb[notify]``)."""
+    api_token: str = field(default="", repr=False)
+    """Bearer token of the server's write endpoints; empty: every write is refused."""
 
     @property
     def snapshots_dir(self) -> Path:
@@ -137,6 +169,10 @@ def git_location(url: str) -> str:
 def _validate(settings: Settings) -> Settings:
     if settings.keep_snapshots < 1:
         raise ConfigError("keep_snapshots must be at least 1")
+    if settings.prune_grace_hours < 0:
+        raise ConfigError("prune_grace_hours must not be negative")
+    for name in ("store_url", "snapshot_url"):
+        validate_url(getattr(settings, name), name)
     if settings.workers < 1:
         raise ConfigError("workers must be at least 1")
     if settings.max_advisory_bytes < 1:
@@ -165,6 +201,8 @@ def _validate(settings: Settings) -> Settings:
         "scorecard_stale_days",
         "parallel_min_files",
         "task_retries",
+        "http_host_failures",
+        "heartbeat_seconds",
     ):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} must not be negative")
@@ -176,6 +214,9 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(f"scorecard_url must be an http(s) URL, not {settings.scorecard_url!r}")
     if not settings.pypi_url.startswith(("http://", "https://")):
         raise ConfigError(f"pypi_url must be an http(s) URL, not {settings.pypi_url!r}")
+    for url in settings.notify_webhooks:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"notify_webhooks must be http(s) URLs, not {url!r}")
     return settings
 
 
@@ -188,6 +229,8 @@ def load_settings(
 
     The file is ``config_file`` if given, else ``$SECKB_CONFIG`` if set. Unknown keys in the file
     and unknown ``SECKB_*`` variables are errors, so a typo never silently falls back to a default.
+    A variable set to the empty string counts as unset (``docker compose`` passes
+    ``${SECKB_X:-}`` that way), and so does ``XDG_DATA_HOME`` for the default data root.
     """
     env = os.environ if env is None else env
     fields = {f.name: f for f in dataclasses.fields(Settings)}
@@ -212,12 +255,14 @@ def load_settings(
         key = var[len(ENV_PREFIX) :].lower()
         if key not in fields:
             raise ConfigError(f"unknown environment variable {var}")
-        values[key] = _convert(var, raw, fields[key].type)
+        if raw != "":
+            values[key] = _convert(var, raw, fields[key].type)
 
     for key, raw in overrides.items():
         if raw is not None:
             values[key] = _convert(key, raw, fields[key].type)
 
+    values.setdefault("home", default_home(env))
     settings = Settings(**values)
     return _validate(
         dataclasses.replace(

@@ -1,7 +1,8 @@
 """Table contracts: ``schemas/<table>.yaml`` is the single source of each table's Arrow schema.
 
 A contract names the table, its schema version, a description, the sort order of published
-files and every column (name, type, nullability, description). Types are written as
+files, whether snapshots publish it (``published: false`` for internal tables such as the Bandit
+cache) and every column (name, type, nullability, description). Types are written as
 ``string``, ``int32``, ``int64``, ``float64``, ``bool``, ``timestamp`` (microseconds, UTC),
 ``date``, ``list<T>`` and ``struct<name:T,...>``.
 """
@@ -82,6 +83,11 @@ class Contract:
     description: str
     columns: tuple[Column, ...]
     sort_by: tuple[str, ...]
+    published: bool = True
+    """Every snapshot holds the table (empty when there is nothing); false for internal tables."""
+    row_group_rows: int | None = None
+    """Rows per Parquet row group of published files (``None``: the writer's default). Small
+    groups let a reader that filters by the sort key skip most of the file."""
 
     @property
     def schema(self) -> pa.Schema:
@@ -162,6 +168,8 @@ def parse_contract(data: Any, origin: str) -> Contract:
             description=str(data["description"]).strip(),
             columns=columns,
             sort_by=tuple(data.get("sort_by", ())),
+            published=bool(data.get("published", True)),
+            row_group_rows=int(data["row_group_rows"]) if data.get("row_group_rows") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SchemaError(f"{origin}: invalid contract ({exc!r})") from exc
@@ -177,17 +185,28 @@ def parse_contract(data: Any, origin: str) -> Contract:
 
 
 @cache
-def contract(table: str) -> Contract:
-    """Load the contract of ``table`` from the packaged ``schemas/`` directory."""
+def contract_text(table: str) -> str:
+    """The YAML text of ``table``'s contract as shipped (snapshots carry a copy)."""
     resource = resources.files("aggregators.contracts").joinpath(f"{table}.yaml")
     try:
-        text = resource.read_text(encoding="utf-8")
+        return resource.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise SchemaError(f"no contract for table {table!r} in schemas/") from exc
+
+
+@cache
+def contract(table: str) -> Contract:
+    """Load the contract of ``table`` from the packaged ``schemas/`` directory."""
+    text = contract_text(table)
     found = parse_contract(yaml.safe_load(text), f"schemas/{table}.yaml")
     if found.table != table:
         raise SchemaError(f"schemas/{table}.yaml names table {found.table!r}")
     return found
+
+
+def published_contracts() -> list[Contract]:
+    """The contracts of the tables every snapshot publishes."""
+    return [c for c in all_contracts() if c.published]
 
 
 def all_contracts() -> list[Contract]:

@@ -31,6 +31,14 @@ class StaleRunError(SeckbError):
     """A staged run would publish data older than the current snapshot."""
 
 
+class StoreError(SeckbError):
+    """The store (a local path or object storage) cannot be reached or refused a request."""
+
+
+class PreconditionFailed(StoreError):
+    """A conditional write lost: the object exists, or changed since it was read."""
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message (at most ``limit`` characters), or its type's
     name when it has no message: how errors from libraries are shown in one line."""

@@ -3,7 +3,12 @@ and retries with backoff (tenacity) on connection errors, 429 (honouring ``Retry
 
 Sources never build their own sessions; they get an :class:`HttpClient` and decide what a 404 or
 a 304 means for them. Errors that survive the retries become :class:`HttpError` (a
-``SourceError``), with the URL and a one-line reason.
+``SourceError``), with the URL and a one-line reason in plain words (``connection refused``,
+never urllib3's repr of its connection pool).
+
+A host that is clearly down is given up on early: after ``host_failures`` connection failures in
+a row to one host, the client (one per source) stops asking it for the rest of the run, so a dead
+service costs a few seconds and a single log line instead of hundreds of retries.
 """
 
 from __future__ import annotations
@@ -11,11 +16,15 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
+import socket
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from tenacity import (
@@ -46,6 +55,10 @@ class HttpError(SourceError):
         self.status = status
 
 
+class HostDown(HttpError):
+    """The host failed too many connections in a row: not asked again during this run."""
+
+
 class _Retryable(Exception):
     """Internal: a failure worth another attempt, with the server's requested delay if any."""
 
@@ -64,6 +77,56 @@ class HttpSettings:
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 120.0
+    host_failures: int = 10
+    """Connection failures in a row after which a host is given up on (0: never)."""
+
+
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (causes, contexts, ``reason``, exception args)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        item = todo.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        linked = [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        todo.extend(x for x in linked if isinstance(x, BaseException))
+
+
+def connection_reason(exc: BaseException) -> str:
+    """A failed connection in a few plain words: ``connection refused``, ``connection timed
+    out``, ``cannot resolve host name``... (never the wrapped libraries' reprs)."""
+    chain = list(_chain(exc))
+    checks: tuple[tuple[type[BaseException], str], ...] = (
+        (requests.exceptions.ConnectTimeout, "connection timed out"),
+        (requests.exceptions.ReadTimeout, "no answer in time (read timed out)"),
+        (socket.gaierror, "cannot resolve host name"),
+        (ConnectionRefusedError, "connection refused"),
+        (ConnectionResetError, "connection reset by the server"),
+        (requests.exceptions.SSLError, "TLS handshake failed"),
+        (requests.exceptions.ChunkedEncodingError, "connection broken while reading the answer"),
+        (requests.exceptions.ContentDecodingError, "answer could not be decoded"),
+        (TimeoutError, "connection timed out"),
+    )
+    for kind, text in checks:
+        if any(isinstance(item, kind) for item in chain):
+            return text
+    if any("NameResolution" in type(item).__name__ for item in chain):
+        return "cannot resolve host name"
+    for item in chain:
+        if isinstance(item, OSError) and item.strerror:
+            return str(item.strerror).lower()
+    found = _ERRNO_TEXT.search(str(exc))
+    if found:
+        return found.group(1).strip().lower()
+    if "RemoteDisconnected" in str(exc) or "closed connection" in str(exc).lower():
+        return "the server closed the connection without an answer"
+    return f"connection failed ({type(exc).__name__})"
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -106,6 +169,43 @@ class HttpClient:
         self.settings = settings or HttpSettings()
         self._sleep = sleep
         self.requests_sent = 0
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._down: dict[str, str] = {}
+
+    @property
+    def hosts_down(self) -> dict[str, str]:
+        """Hosts given up on during this run, with the reason."""
+        with self._lock:
+            return dict(self._down)
+
+    def _connection_failed(self, host: str, reason: str) -> None:
+        """Count a connection failure to ``host``; give the host up after too many in a row."""
+        limit = self.settings.host_failures
+        with self._lock:
+            self._failures[host] = count = self._failures.get(host, 0) + 1
+            newly_down = limit > 0 and count >= limit and host not in self._down
+            if newly_down:
+                self._down[host] = reason
+        if newly_down:
+            log.warning(
+                "%s looks down (%d connection failures in a row: %s); not asking it again "
+                "during this run",
+                host,
+                count,
+                reason,
+            )
+
+    def _check_host(self, url: str, host: str) -> None:
+        with self._lock:
+            reason = self._down.get(host)
+            failures = self._failures.get(host, 0)
+        if reason is not None:
+            raise HostDown(
+                url,
+                f"{host} is down: {reason} ({failures} connection failures in a row; "
+                "not asked again during this run)",
+            )
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -155,7 +255,10 @@ class HttpClient:
     def _once(
         self, url: str, headers: dict[str, str], stream: bool, ok: frozenset[int]
     ) -> requests.Response:
-        self.requests_sent += 1
+        host = urlsplit(url).netloc
+        self._check_host(url, host)
+        with self._lock:
+            self.requests_sent += 1
         try:
             response = self.session.get(
                 url,
@@ -169,8 +272,12 @@ class HttpClient:
             requests.exceptions.ChunkedEncodingError,
             requests.exceptions.ContentDecodingError,
         ) as exc:
-            log.info("GET %s failed: %s; retrying", url, type(exc).__name__)
-            raise _Retryable(f"{type(exc).__name__}: {first_line(exc)}") from exc
+            reason = connection_reason(exc)
+            self._connection_failed(host, reason)
+            log.info("GET %s failed: %s; retrying", url, reason)
+            raise _Retryable(reason) from exc
+        with self._lock:
+            self._failures[host] = 0
         if response.status_code in RETRY_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             response.close()
@@ -208,6 +315,7 @@ def client_for(settings: Settings, session: requests.Session | None = None) -> H
             backoff_initial=min(0.5, settings.http_backoff_max_seconds),
             backoff_max=settings.http_backoff_max_seconds,
             retry_after_max=4 * settings.http_backoff_max_seconds,
+            host_failures=settings.http_host_failures,
         ),
     )
 

@@ -53,6 +53,11 @@ class Workspace:
         return self.home / "seckb.duckdb"
 
     @property
+    def projects(self) -> Path:
+        """Watched projects: their component lists, triage, evaluations and the outbox."""
+        return self.home / "projects"
+
+    @property
     def lock(self) -> Path:
         """Lock file held by the run that writes to this data root."""
         return self.home / ".lock"

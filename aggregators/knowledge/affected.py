@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from aggregators.core.versions import canonical_version, parse_version
@@ -27,6 +28,11 @@ class Entry:
     package: str
     versions: list[str] = field(default_factory=list)
     ranges: dict[int, list[Event]] = field(default_factory=dict)
+
+    @cached_property
+    def listed(self) -> frozenset[str]:
+        """The canonical forms of the explicit ``versions`` (for equality under PEP 440)."""
+        return frozenset(canonical_version(v) for v in self.versions)
 
 
 def _event(kind: str, version: str) -> Event:
@@ -173,8 +179,7 @@ def entry_affects(entry: Entry, version: str) -> str | None:
 
     Used to answer for any version a user asks about, even one no release list knows.
     """
-    canonical = canonical_version(version)
-    in_list = any(canonical_version(v) == canonical for v in entry.versions)
+    in_list = canonical_version(version) in entry.listed
     parsed = parse_version(version)
     in_ranges = parsed is not None and any(is_affected(parsed, r) for r in entry.ranges.values())
     if in_list and in_ranges:

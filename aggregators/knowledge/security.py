@@ -1,7 +1,10 @@
 """``package_version_security``: one row per (package, version), joining every source (pure).
 
-Inputs are the snapshot's tables; the output is what resolvers read. Versions are ordered with
-``packaging``; a version that is not PEP 440 sorts after all that are.
+Inputs are the snapshot's tables; the output is what resolvers read. ``version_rank`` orders a
+package's releases the way a reader expects "newest" to work: PEP 440 versions in PEP 440
+order, and each release whose version is not PEP 440 (``0.7.4.svn.r2010``) just after the
+greatest PEP 440 version uploaded before it (those without an upload time come last), so the
+greatest rank is the newest PEP 440 release unless something was uploaded after it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pyarrow.compute as pc
 
 from aggregators.core.contracts import contract
 from aggregators.core.names import repository_key
-from aggregators.core.versions import version_sort_key
+from aggregators.core.versions import parse_version, version_sort_key
 
 NOT_ANALYSED = "not_analysed"
 ANALYSED = frozenset({"scanned", "partial"})
@@ -76,6 +79,33 @@ def _scorecards(
     return found
 
 
+def release_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A package's releases in ``version_rank`` order (see the module's docstring)."""
+    pep = sorted(
+        (r for r in rows if parse_version(r["version"]) is not None),
+        key=lambda r: version_sort_key(r["version"]),
+    )
+    others = sorted(
+        (r for r in rows if parse_version(r["version"]) is None),
+        key=lambda r: (r["upload_time"] is None, r["upload_time"] or 0, r["version"]),
+    )
+    after: dict[int, list[dict[str, Any]]] = defaultdict(list)  # PEP 440 index -> others
+    for row in others:
+        uploaded = row["upload_time"]
+        anchor = len(pep) - 1  # no upload time: after everything
+        if uploaded is not None:
+            earlier = [
+                i for i, r in enumerate(pep) if r["upload_time"] and r["upload_time"] <= uploaded
+            ]
+            anchor = max(earlier, default=-1)
+        after[anchor].append(row)
+    ordered = list(after[-1])
+    for index, row in enumerate(pep):
+        ordered.append(row)
+        ordered.extend(after[index])
+    return ordered
+
+
 def build_package_version_security(tables: dict[str, pa.Table], snapshot_id: str) -> pa.Table:
     """The knowledge table from a snapshot's tables (empty without a ``releases`` table)."""
     schema = contract("package_version_security")
@@ -99,7 +129,7 @@ def build_package_version_security(tables: dict[str, pa.Table], snapshot_id: str
 
     rows: list[dict[str, Any]] = []
     for package, versions in by_package.items():
-        versions.sort(key=lambda r: version_sort_key(r["version"]))
+        versions = release_order(versions)
         ids = [sorted(set(affected.get((package, r["version_canonical"]), ()))) for r in versions]
         # scan from the newest: the lowest clean final release above each version
         fixed: list[str | None] = [None] * len(versions)

@@ -20,6 +20,7 @@ from aggregators.core.clock import utcnow
 from aggregators.core.config import Settings
 from aggregators.core.errors import SourceError
 from aggregators.core.lock import DataRootLock
+from aggregators.core.objects import check_store
 from aggregators.core.perf import gc_paused
 from aggregators.core.progress import NullProgress, Progress
 from aggregators.core.workspace import Workspace
@@ -31,6 +32,7 @@ from aggregators.run.steps import (
     state_for,
     update_source,
 )
+from aggregators.run.summary import RunSummary, summarize
 from aggregators.sources.base import SourceResult
 from aggregators.sources.registry import SourceSpec, resolve_sources
 
@@ -50,6 +52,9 @@ class IngestReport:
     failures: dict[str, str] = field(default_factory=dict)
     pruned: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    summary: RunSummary | None = None
+    """What the publish changed (tables, data problems by kind); ``None`` when nothing was
+    published."""
 
     @property
     def warnings(self) -> int:
@@ -113,6 +118,7 @@ def ingest(
     selected = resolve_packages(packages)
     ws = Workspace(settings.home)
     ws.ensure()
+    check_store(settings)  # an object store that does not answer: say so before any work
     with DataRootLock(ws.lock, settings.lock_wait_seconds):
         progress.stage("fetching " + ", ".join(spec.name for spec in specs))
         with (
@@ -121,12 +127,12 @@ def ingest(
         ):
             fetches = _start_fetches(pool, specs, settings, ws)
             # imported while the fetches run: pyarrow, and DuckDB if they are still busy
-            from aggregators.store.snapshots import SnapshotStore
+            from aggregators.store.locations import open_store
 
             if not all(f.done() for f in fetches.values()):
                 importlib.import_module("aggregators.run.publish")
                 importlib.import_module("aggregators.store.views")
-            store = SnapshotStore(ws)
+            store = open_store(settings, writing=True)
             store.clean_staging()
             report = IngestReport(snapshot=store.latest(), published=False)
             previous = report.snapshot
@@ -140,6 +146,7 @@ def ingest(
             )
         if snapshot is not None:
             report.snapshot, report.published = snapshot, True
+            report.summary = summarize(snapshot, previous)
             log.info("published %s after %.2f s", snapshot.id, time.monotonic() - started)
         report.pruned = after_publish(ws, store, settings, report.snapshot, report.published)
     report.seconds = time.monotonic() - started

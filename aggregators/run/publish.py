@@ -77,7 +77,7 @@ def assemble(
         results[name].status == UPDATED for name in ("advisories", "pypi") if name in results
     )
     old_affected = previous.read("affected_versions") if previous else None
-    if set(SOURCE_TABLES["advisories"]) <= set(tables):
+    if {"advisories", "advisory_packages", "advisory_ranges"} <= set(tables):
         if inputs_changed or old_affected is None:
             started = time.monotonic()
             tables["affected_versions"] = build_affected_versions(

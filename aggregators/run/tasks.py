@@ -1,6 +1,7 @@
 """The steps of a run, one per Airflow task (the DAG's entry to :mod:`.steps`).
 
-Tasks exchange data through a staged run (``SECKB_HOME/runs/<run_id>/``), never through XCom:
+Tasks exchange data through a staged run (``runs/<run_id>/`` in the store: the data root,
+or the object store the workers share), never through XCom:
 XCom carries only small summaries and the batches of a fanned-out source. Each task reads its
 settings like the CLI does (defaults, file, ``SECKB_*``) unless given them.
 """
@@ -15,11 +16,14 @@ from aggregators.core.clock import utcnow
 from aggregators.core.config import Settings, load_settings
 from aggregators.core.errors import SourceError, StaleRunError
 from aggregators.core.lock import DataRootLock
-from aggregators.core.progress import NullProgress
+from aggregators.core.objects import check_store, run_objects
+from aggregators.core.progress import HeartbeatProgress
 from aggregators.core.workspace import Workspace
 from aggregators.run.steps import after_publish, publish_results, state_for, update_source
+from aggregators.run.summary import describe, summarize
 from aggregators.sources.base import RunState, SourceResult
 from aggregators.sources.registry import SOURCES, SourceSpec, source_spec
+from aggregators.store.locations import open_store
 from aggregators.store.snapshots import Snapshot, SnapshotStore
 from aggregators.store.staged import StagedRun, prune_runs
 
@@ -35,17 +39,38 @@ def _context(run_id: str, settings: Settings | None) -> tuple[Settings, Workspac
     settings = settings or load_settings()
     workspace = Workspace(settings.home)
     workspace.ensure()
-    return settings, workspace, StagedRun(workspace, run_id)
+    check_store(settings)  # an unreachable store fails the task at once, saying why
+    return settings, workspace, StagedRun(workspace, run_id, run_objects(settings))
 
 
-def _state(run: StagedRun, workspace: Workspace, spec: SourceSpec) -> RunState:
+def _state(run: StagedRun, settings: Settings, spec: SourceSpec) -> RunState:
     """The run's view for ``spec``: the base snapshot plus the staged results it reads. The
     first source of a run (one that reads no other) starts the run afresh when it is stale."""
+    store = open_store(settings, writing=True)
     if not spec.after:
-        run.rebase_if_stale(SnapshotStore(workspace))
+        run.rebase_if_stale(store)
     loaded = {name: run.load(name) for name in spec.after}
     results = {name: result for name, result in loaded.items() if result is not None}
-    return state_for(spec, run.base(SnapshotStore(workspace)), results)
+    return state_for(spec, run.base(store), results)
+
+
+def heartbeat(settings: Settings) -> HeartbeatProgress:
+    """A task's progress in its log: the stages as they start, and a heartbeat line (done/total,
+    rate, ETA) every ``heartbeat_seconds`` while one runs."""
+    return HeartbeatProgress(log.info, settings.heartbeat_seconds, announce=True)
+
+
+def batch_label(batch: list[Any], limit: int = 60) -> str:
+    """A mapped task's name in the Airflow UI: the packages of its batch (``flask, requests
+    +3 more``), instead of an index number."""
+    names = list(dict.fromkeys(str(item.get("package", "?")) for item in batch))
+    shown: list[str] = []
+    for name in names:
+        if shown and len(", ".join([*shown, name])) > limit:
+            break
+        shown.append(name)
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" +{rest} more" if rest else "") or "empty batch"
 
 
 def summary(result: SourceResult) -> dict[str, Any]:
@@ -60,8 +85,9 @@ def run_source(run_id: str, name: str, settings: Settings | None = None) -> dict
     run.clear(name)
     with DataRootLock(workspace.lock, settings.lock_wait_seconds):
         try:
-            state = _state(run, workspace, spec)
-            result = update_source(spec, settings, workspace, state, NullProgress())
+            state = _state(run, settings, spec)
+            with heartbeat(settings) as progress:
+                result = update_source(spec, settings, workspace, state, progress)
         except SourceError as exc:
             run.save_failure(name, str(exc))
             raise
@@ -77,7 +103,7 @@ def plan_source(run_id: str, name: str, settings: Settings | None = None) -> lis
     spec = source_spec(name)
     run.clear(name)
     with DataRootLock(workspace.lock, settings.lock_wait_seconds):
-        plan = spec.load()(settings, workspace).plan(_state(run, workspace, spec))
+        plan = spec.load()(settings, workspace).plan(_state(run, settings, spec))
     run.save(plan.carried, part=CARRIED)
     size = max(1, math.ceil(len(plan.work) / MAX_BATCHES))
     batches = [plan.work[i : i + size] for i in range(0, len(plan.work), size)]
@@ -90,7 +116,8 @@ def run_part(
 ) -> dict[str, Any]:
     """Do one batch of a fanned-out source and stage it as its own part (no shared file)."""
     settings, workspace, run = _context(run_id, settings)
-    part = source_spec(name).load()(settings, workspace).part(batch, NullProgress())
+    with heartbeat(settings) as progress:
+        part = source_spec(name).load()(settings, workspace).part(batch, progress)
     run.save(part, part=f"{index:05d}")
     return summary(part)
 
@@ -149,7 +176,7 @@ def publish_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]
     settings, workspace, run = _context(run_id, settings)
     results, failures = staged_results(run, settings, workspace)
     with DataRootLock(workspace.lock, settings.lock_wait_seconds):
-        store = SnapshotStore(workspace)
+        store = open_store(settings, writing=True)
         store.clean_staging()
         previous = store.latest()
         ours = previous is not None and previous.manifest.get("run_id") == run_id
@@ -161,10 +188,12 @@ def publish_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]
             snapshot = publish_results(store, previous, results, failures, utcnow(), run_id)
         if snapshot is not None:
             run.record_published(snapshot)
+            for line in describe(summarize(snapshot, previous)):
+                log.info("%s", line)  # the tables it changed, the data problems by kind
         current = snapshot or previous
         pruned = after_publish(workspace, store, settings, current, snapshot is not None)
         if snapshot is not None:
-            prune_runs(workspace, settings.keep_snapshots, run)
+            prune_runs(settings.keep_snapshots, run)
     return {
         "snapshot_id": current.id if current else None,
         "snapshot_path": str(current.path) if current else None,

@@ -59,7 +59,7 @@ def _attribute(reference: str) -> Any:
 SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec(
         name="advisories",
-        tables=("advisories", "advisory_packages", "advisory_ranges"),
+        tables=("advisories", "advisory_packages", "advisory_ranges", "osv_records"),
         implementation="aggregators.sources.advisories.source:AdvisorySource",
         fetch="aggregators.sources.advisories.gitsync:fetch_advisory_db",
         task_id="sync_and_parse",

@@ -1,13 +1,18 @@
 """Immutable snapshots: write to staging, rename into place, then swap ``LATEST`` atomically.
 
-A snapshot is ``snapshots/<id>/`` holding one zstd Parquet file per table and a
-``manifest.json`` (schema versions, lineage per source, row count, bytes and sha256 per file).
+A snapshot is ``snapshots/<id>/`` holding one zstd Parquet file per table (an empty one, listed
+under ``placeholders``, for a published table no source has produced yet), the contract of each
+table as it was when published (``contracts/<table>.yaml``) and a ``manifest.json`` (schema
+versions, lineage per source, row count, bytes and sha256 per file). Files are sorted by their
+contract's ``sort_by``, say so in their metadata (``sorting_columns``), carry a page index, and
+use the contract's row-group size, so a reader looking up one package skips most of a file.
 ``LATEST`` names the current snapshot and is replaced with ``os.replace``, so a crash at any
 point leaves it naming a complete snapshot.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -21,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aggregators import __version__
-from aggregators.core.contracts import contract
-from aggregators.core.errors import SnapshotError
+from aggregators.core.contracts import contract, contract_text, published_contracts
+from aggregators.core.errors import SnapshotError, StaleRunError
 from aggregators.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,43 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 FORMAT = "seckb.snapshot/1"
 ROW_GROUP_SIZE = 65_536
+"""Rows per row group unless the table's contract says otherwise."""
+CONTRACTS = "contracts"
+"""Directory of a snapshot holding the contract of each of its tables."""
+
+
+def data_age(table: pa.Table, now: datetime) -> dict[str, Any]:
+    """When the oldest row of a table was fetched from its source (``data_as_of``) and how old
+    that is (``data_age_seconds``), for tables with a ``fetched_at`` column: a source that keeps
+    answers younger than its refresh age (Scorecard) holds data older than the run."""
+    if "fetched_at" not in table.column_names or not table.num_rows:
+        return {}
+    oldest = pc.min(table.column("fetched_at")).as_py()
+    if oldest is None:
+        return {}
+    return {
+        "data_as_of": oldest.isoformat(),
+        "data_age_seconds": max(0, int((now - oldest).total_seconds())),
+    }
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write a table conformed to its contract the way every published file is written."""
+    found = contract(str((table.schema.metadata or {}).get(b"seckb.table", b"").decode()))
+    sorting = (
+        pq.SortingColumn.from_ordering(table.schema, [(n, "ascending") for n in found.sort_by])
+        if found.sort_by
+        else None
+    )
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        row_group_size=found.row_group_rows or ROW_GROUP_SIZE,
+        write_statistics=True,
+        sorting_columns=sorting,
+        write_page_index=True,
+    )
 
 
 def _fsync_path(path: Path) -> None:
@@ -67,8 +110,22 @@ class Snapshot:
 
     @property
     def tables(self) -> list[str]:
-        """Names of the tables the snapshot holds."""
+        """Names of the tables the snapshot holds (data some source produced)."""
         return sorted(self.manifest.get("tables", {}))
+
+    @property
+    def placeholders(self) -> list[str]:
+        """Published tables no source has produced yet: an empty file each, so readers find
+        every contract's table; for the pipeline they are absent (nothing to carry forward)."""
+        return sorted(self.manifest.get("placeholders", {}))
+
+    def file_of(self, name: str) -> Path | None:
+        """The Parquet file of a table or a placeholder, ``None`` when there is neither."""
+        for key in ("tables", "placeholders"):
+            entry = self.manifest.get(key, {}).get(name)
+            if entry is not None:
+                return self.path / str(entry["file"])
+        return None
 
     def table_path(self, name: str) -> Path:
         """Path of a table's Parquet file; raise :class:`SnapshotError` if it has none."""
@@ -87,13 +144,33 @@ class Snapshot:
         return dict(self.manifest.get("sources", {}).get(name, {}))
 
     def verify(self) -> None:
-        """Check every file against the manifest's size and sha256."""
-        for name, info in self.manifest.get("tables", {}).items():
+        """Check every file (placeholders included) against the manifest's size and sha256."""
+        entries = {**self.manifest.get("placeholders", {}), **self.manifest.get("tables", {})}
+        for name, info in entries.items():
             path = self.path / info["file"]
             if not path.is_file():
                 raise SnapshotError(f"snapshot {self.id}: {info['file']} is missing")
             if path.stat().st_size != info["bytes"] or sha256_file(path) != info["sha256"]:
                 raise SnapshotError(f"snapshot {self.id}: {name} does not match its manifest")
+
+
+def _write_table(staging: Path, name: str, table: pa.Table, now: datetime) -> dict[str, Any]:
+    """Write one table and its contract into a staging snapshot; return its manifest entry."""
+    table = contract(name).conform(table)
+    path = staging / f"{name}.parquet"
+    write_parquet(table, path)
+    _fsync_path(path)
+    shipped = staging / CONTRACTS / f"{name}.yaml"
+    shipped.write_text(contract_text(name), encoding="utf-8")
+    return {
+        "file": path.name,
+        "rows": table.num_rows,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+        "schema_version": contract(name).version,
+        "contract": f"{CONTRACTS}/{shipped.name}",
+        **data_age(table, now),
+    }
 
 
 class SnapshotStore:
@@ -152,25 +229,13 @@ class SnapshotStore:
         snapshot_id = snapshot_id or new_snapshot_id(now)
         staging = self.ws.staging / snapshot_id
         staging.mkdir(parents=True)
-        entries: dict[str, Any] = {}
-        for name in sorted(tables):
-            table = contract(name).conform(tables[name])
-            path = staging / f"{name}.parquet"
-            pq.write_table(
-                table,
-                path,
-                compression="zstd",
-                row_group_size=ROW_GROUP_SIZE,
-                write_statistics=True,
-            )
-            _fsync_path(path)
-            entries[name] = {
-                "file": path.name,
-                "rows": table.num_rows,
-                "bytes": path.stat().st_size,
-                "sha256": sha256_file(path),
-                "schema_version": contract(name).version,
-            }
+        (staging / CONTRACTS).mkdir()
+        entries = {name: _write_table(staging, name, tables[name], now) for name in sorted(tables)}
+        placeholders = {
+            c.table: _write_table(staging, c.table, c.empty(), now)
+            for c in published_contracts()
+            if c.table not in tables
+        }
         manifest = {
             "format": FORMAT,
             "snapshot_id": snapshot_id,
@@ -180,23 +245,59 @@ class SnapshotStore:
             "run_id": run_id,
             "sources": dict(sources),
             "tables": entries,
+            "placeholders": placeholders,
         }
         manifest_path = staging / MANIFEST
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
         _fsync_path(manifest_path)
         _fsync_path(staging)
+        return self._commit(staging, snapshot_id, manifest, previous)
+
+    def _commit(
+        self,
+        staging: Path,
+        snapshot_id: str,
+        manifest: dict[str, Any],
+        previous: Snapshot | None,
+    ) -> Snapshot:
+        """Make a complete staging directory the snapshot ``LATEST`` names: rename it into
+        place, then swap ``LATEST`` (an object store uploads instead: see ``store.remote``)."""
         final = self.ws.snapshots / snapshot_id
         os.rename(staging, final)
         _fsync_path(self.ws.snapshots)
-        self._point_latest(snapshot_id)
+        self._point_latest(snapshot_id, previous)
         return Snapshot(snapshot_id, final, manifest)
 
-    def _point_latest(self, snapshot_id: str) -> None:
-        temp = self.ws.snapshots / f".LATEST.{os.getpid()}.tmp"
-        temp.write_text(snapshot_id + "\n", encoding="utf-8")
-        _fsync_path(temp)
-        os.replace(temp, self.ws.latest_pointer)
-        _fsync_path(self.ws.snapshots)
+    def latest_id(self) -> str | None:
+        """The id ``LATEST`` names now (``None`` before the first publish)."""
+        try:
+            return self.ws.latest_pointer.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def check(self) -> None:
+        """Nothing to check on a local disk (an object store checks it answers)."""
+
+    def _point_latest(self, snapshot_id: str, previous: Snapshot | None = None) -> None:
+        """Swap ``LATEST`` under an ``flock`` of the snapshots directory, never over one newer
+        than ``previous`` (two data roots may share a store path)."""
+        lock = os.open(self.ws.snapshots / ".LATEST.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.latest_id()
+            if current is not None and current != (previous.id if previous else None):
+                shutil.rmtree(self.ws.snapshots / snapshot_id, ignore_errors=True)
+                raise StaleRunError(
+                    f"LATEST moved to {current} while this run published on "
+                    f"{previous.id if previous else 'nothing'}: {snapshot_id} was not published"
+                )
+            temp = self.ws.snapshots / f".LATEST.{os.getpid()}.tmp"
+            temp.write_text(snapshot_id + "\n", encoding="utf-8")
+            _fsync_path(temp)
+            os.replace(temp, self.ws.latest_pointer)
+            _fsync_path(self.ws.snapshots)
+        finally:
+            os.close(lock)  # releases the flock
 
     def prune(self, keep: int) -> list[str]:
         """Delete all but the newest ``keep`` snapshots (never the latest); return deleted ids."""

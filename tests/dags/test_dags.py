@@ -20,6 +20,7 @@ ALL_TABLES = {
     "advisories",
     "advisory_packages",
     "advisory_ranges",
+    "osv_records",
     "affected_versions",
     "ingest_errors",
     "package_version_security",
@@ -72,6 +73,7 @@ def test_dag_structure(airflow_home: Path) -> None:
         "scorecards.fetch_scorecards",
         "publish",
         "report",
+        "projects",
     }
     assert tasks["pypi.fetch_projects"].upstream_task_ids == {"advisories.sync_and_parse"}
     assert tasks["bandit.plan"].upstream_task_ids == {"pypi.fetch_projects"}
@@ -86,6 +88,8 @@ def test_dag_structure(airflow_home: Path) -> None:
     assert tasks["scorecards.fetch_scorecards"].pool == "scorecard"
     assert [o.name for o in tasks["publish"].outlets] == ["seckb_snapshot"]
     assert tasks["report"].upstream_task_ids == {"publish"}
+    assert tasks["projects"].upstream_task_ids == {"publish"}
+    assert tasks["projects"].trigger_rule == "all_done"  # also after a skipped publish
     assert dag.catchup is False and dag.max_active_runs == 1
     assert "0 3 * * *" in repr(dag.timetable)
     assert dag.doc_md and "publish" in dag.doc_md and "seckb" in dag.tags

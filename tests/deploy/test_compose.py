@@ -46,7 +46,12 @@ COMMANDS = {
 CELERY_COMMANDS = {**COMMANDS, "airflow-worker": "celery worker", "flower": "celery flower"}
 BASE_AIRFLOW = {*COMMANDS, "airflow-init", "airflow-cli"}
 CELERY_AIRFLOW = BASE_AIRFLOW | {"airflow-worker", "flower"}
-INFRASTRUCTURE = {"postgres", "redis"}
+INFRASTRUCTURE = {"postgres", "redis", "minio"}
+STORE_INIT = {"minio-init"}
+"""One-shot service of the Celery variant: creates the store's bucket and its read-only user."""
+ONE_SHOT = {"airflow-init", "airflow-cli", *STORE_INIT}
+SECKB_SERVICES = {"seckb-api"}
+"""Services of the same image that run seckb itself, not Airflow (checked further down)."""
 
 # Variables a service may add to the common environment, and nothing else.
 EXTRA_ENV = {
@@ -155,12 +160,28 @@ def _volume_target(entry: Any) -> str:
     return str(entry["target"]) if isinstance(entry, dict) else str(entry).split(":")[1]
 
 
+class Override(list):  # type: ignore[type-arg]
+    """A sequence tagged ``!override``: it replaces the base's instead of merging with it."""
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader plus Compose's ``!override`` tag (on sequences)."""
+
+
+_ComposeLoader.add_constructor(
+    "!override", lambda loader, node: Override(loader.construct_sequence(node, deep=True))
+)
+
+
 def merge(base: Any, override: Any, key: str = "") -> Any:
     """Merge an override into a base the way Compose merges files and ``extends``.
 
     Mappings merge key by key; ``command``, ``entrypoint`` and ``healthcheck.test`` are replaced;
-    ``volumes`` merge by container path; other sequences are appended without duplicates.
+    ``volumes`` merge by container path; other sequences are appended without duplicates; a
+    sequence tagged ``!override`` replaces the base's.
     """
+    if isinstance(override, Override):
+        return copy.deepcopy(override)
     if isinstance(base, dict) and isinstance(override, dict):
         merged = dict(base)
         for name, value in override.items():
@@ -179,7 +200,7 @@ def merge(base: Any, override: Any, key: str = "") -> Any:
 
 def load(path: Path) -> dict[str, Any]:
     """Parse one compose file (YAML anchors and ``<<`` merge keys resolved)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_ComposeLoader)
     assert isinstance(data, dict), f"{path.name} is not a mapping"
     return data
 
@@ -253,7 +274,7 @@ def airflow_services(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: service
         for name, service in model["services"].items()
-        if service.get("image") == IMAGE
+        if service.get("image") == IMAGE and name not in SECKB_SERVICES
     }
 
 
@@ -302,7 +323,7 @@ def test_every_airflow_service_uses_the_one_image_and_the_same_environment(
     model = request.getfixturevalue(model_name)
     services = airflow_services(model)
     assert set(services) == expected
-    assert set(model["services"]) - set(services) <= INFRASTRUCTURE
+    assert set(model["services"]) - set(services) <= INFRASTRUCTURE | STORE_INIT | SECKB_SERVICES
     common = common_env(model)
     for name, service in services.items():
         assert service.get("build") == ".", name
@@ -357,7 +378,7 @@ def test_every_long_running_service_has_a_health_check(
     long_running = {
         name for name, service in model["services"].items() if service.get("restart") == "always"
     }
-    assert long_running == set(model["services"]) - {"airflow-init", "airflow-cli"}
+    assert long_running == set(model["services"]) - ONE_SHOT
     for name in long_running:
         healthcheck = model["services"][name].get("healthcheck", {})
         assert healthcheck.get("test"), f"{name} has no health check"
@@ -396,6 +417,8 @@ def test_start_up_order(model_name: str, request: pytest.FixtureRequest) -> None
             assert depends.get(dep) == condition, f"{name} must wait for {dep}"
         if name not in ("airflow-init", "airflow-cli"):
             assert depends.get("airflow-init") == "service_completed_successfully", name
+        for init in STORE_INIT & set(services):  # the bucket exists before any task runs
+            assert depends.get(init) == "service_completed_successfully", f"{name}: {init}"
     assert "airflow-init" not in services["airflow-init"]["depends_on"]
     if "airflow-worker" in services:
         worker = services["airflow-worker"]["depends_on"]
@@ -416,8 +439,10 @@ def _mounts(service: dict[str, Any]) -> dict[str, str]:
     return mounts
 
 
-@pytest.mark.parametrize("model_name", ["base", "celery"])
-def test_every_named_volume_is_declared(model_name: str, request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize(("model_name", "data"), [("base", "seckb-data"), ("celery", "minio-data")])
+def test_every_named_volume_is_declared(
+    model_name: str, data: str, request: pytest.FixtureRequest
+) -> None:
     model = request.getfixturevalue(model_name)
     declared = set(model.get("volumes") or {})
     used = {
@@ -427,14 +452,11 @@ def test_every_named_volume_is_declared(model_name: str, request: pytest.Fixture
         if not source.startswith((".", "/", "~", "$"))
     }
     assert used <= declared, f"undeclared volumes: {used - declared}"
-    assert {"seckb-data", "airflow-logs", "postgres-db-volume"} <= used
+    assert {data, "airflow-logs", "postgres-db-volume"} <= used
 
 
-@pytest.mark.parametrize("model_name", ["base", "celery"])
-def test_dags_logs_and_data_root_on_every_airflow_service(
-    model_name: str, request: pytest.FixtureRequest
-) -> None:
-    model = request.getfixturevalue(model_name)
+def test_dags_logs_and_data_root_on_every_airflow_service(base: dict[str, Any]) -> None:
+    model = base
     for name, service in airflow_services(model).items():
         mounts = _mounts(service)
         assert mounts.get(DAGS_DIR) == "./dags", name
@@ -446,12 +468,52 @@ def test_dags_logs_and_data_root_on_every_airflow_service(
     }
 
 
+def test_celery_workers_share_the_store_and_no_data_volume(celery: dict[str, Any]) -> None:
+    services = celery["services"]
+    for name, service in services.items():
+        assert "seckb-data" not in _mounts(service).values(), f"{name} mounts the data volume"
+    for name, service in airflow_services(celery).items():
+        mounts = _mounts(service)
+        assert mounts == {DAGS_DIR: "./dags", LOGS_DIR: "airflow-logs"}, name
+        env = service["environment"]
+        assert env["SECKB_HOME"] == DATA_ROOT, name  # inside the container: its own scratch
+        assert env["SECKB_STORE_URL"] == "s3://${MINIO_BUCKET:-seckb}/kb", name
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000", name
+        assert "MINIO_ROOT_USER" in env["AWS_ACCESS_KEY_ID"], name
+        assert "MINIO_ROOT_PASSWORD" in env["AWS_SECRET_ACCESS_KEY"], name
+    # what seckb makes of those variables: a valid store URL, and the S3 variables are not its own
+    seckb = {k: interpolate(str(v), {}) for k, v in common_env(celery).items() if k[:6] == "SECKB_"}
+    assert load_settings(env=seckb).store_url == "s3://seckb/kb"
+    assert _mounts(services["minio"]) == {"/data": "minio-data"}
+    assert "ports" not in services["minio"] and services["minio"]["expose"] == [9000]
+
+
+def test_minio_init_creates_the_bucket_and_a_read_only_user(celery: dict[str, Any]) -> None:
+    service = celery["services"]["minio-init"]
+    assert service["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    assert "restart" not in service  # one-shot
+    script = interpolate(service["command"][1], filled_env())
+    assert script.lstrip().startswith("set -eu")
+    assert 'mc mb --ignore-existing "store/${MINIO_BUCKET}"' in script
+    assert 'mc admin policy attach store readonly --user "${MINIO_READER_USER}"' in script
+    env = interpolate_tree(service["environment"], filled_env())
+    assert env["MINIO_BUCKET"] == "seckb"
+    result = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_only_the_api_server_publishes_a_port(base: dict[str, Any], celery: dict[str, Any]) -> None:
     published = {name: s["ports"] for name, s in base["services"].items() if s.get("ports")}
-    assert published == {"airflow-apiserver": ["8080:8080"]}
+    # seckb-api is published on the loopback interface only.
+    seckb_api = {"seckb-api": ["127.0.0.1:8081:8080"]}
+    assert published == {"airflow-apiserver": ["8080:8080"], **seckb_api}
     published = {name: s["ports"] for name, s in celery["services"].items() if s.get("ports")}
     # Flower, behind its profile, is published on the loopback interface only.
-    assert published == {"airflow-apiserver": ["8080:8080"], "flower": ["127.0.0.1:5555:5555"]}
+    assert published == {
+        "airflow-apiserver": ["8080:8080"],
+        "flower": ["127.0.0.1:5555:5555"],
+        **seckb_api,
+    }
     assert "ports" not in celery["services"]["redis"]
 
 
@@ -479,7 +541,10 @@ def test_no_secret_has_a_literal_value(path: Path) -> None:
     checked = 0
     for where, name, value in _environments(load(path)):
         if SECRET_NAME.search(name):
-            assert _REQUIRED_REF.match(value), f"{where}: {name} must be ${{VAR:?message}}"
+            optional = name.startswith("SECKB_") and value == f"${{{name}:-}}"  # unset: none
+            assert optional or _REQUIRED_REF.match(value), (
+                f"{where}: {name} must be ${{VAR:?message}}"
+            )
             checked += 1
         credentials = URL_CREDENTIALS.search(value)
         if credentials and credentials.group("password"):
@@ -658,14 +723,14 @@ def test_seckb_variables_are_settings_with_matching_defaults(base: dict[str, Any
     }  # fmt: skip
     # Settings rejects unknown SECKB_* variables, so every one passed must be a setting ...
     fields = {f.name for f in dataclasses.fields(Settings)}
-    for name in seckb:
+    for name in set(seckb) - {"SECKB_CONFIG"}:  # the config file's path: not a setting itself
         assert name[len("SECKB_") :].lower() in fields, f"{name} is not a seckb setting"
     # ... and with nothing set in .env, the compose defaults are seckb's own defaults.
     settings = load_settings(env={k: interpolate(str(v), {}) for k, v in seckb.items()})
     defaults = Settings()
-    for name in seckb:
+    for name in set(seckb) - {"SECKB_CONFIG"}:
         field = name[len("SECKB_") :].lower()
-        if field != "home":
+        if field not in ("home", "workers"):  # workers: the CPU count of where it runs
             assert getattr(settings, field) == getattr(defaults, field), name
     assert str(settings.home) == DATA_ROOT
 
@@ -763,3 +828,194 @@ def test_init_refuses_to_start_without_a_secret(container_variable: str, named: 
     assert failed.returncode == 1
     assert named in failed.stderr and ".env" in failed.stderr, failed.stderr
     assert "secrets-ok" not in failed.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# seckb-api: `seckb serve` over the shared data volume
+# --------------------------------------------------------------------------------------------
+
+
+def _entrypoint_dispatch(command: list[str]) -> list[str]:
+    """What Airflow's image entrypoint (/entrypoint, scripts/docker/entrypoint_prod.sh of
+    apache/airflow) runs for a command: ``bash ...`` and ``python ...`` as given, anything else
+    as an Airflow subcommand (``airflow <command>``)."""
+    if command and command[0] in ("bash", "python"):
+        return command
+    if command and command[0] == "airflow":
+        return command
+    return ["airflow", *command]
+
+
+@pytest.mark.parametrize("model_name", ["base", "celery"])
+def test_seckb_api_runs_seckb_serve_from_the_same_image(
+    model_name: str, request: pytest.FixtureRequest
+) -> None:
+    from aggregators.cli.main import build_parser
+
+    service = request.getfixturevalue(model_name)["services"]["seckb-api"]
+    assert service["image"] == IMAGE and service["build"] == "."
+    assert "entrypoint" not in service, "keep the image's entrypoint (it sets up the user)"
+    assert not [k for k, r in _instructions() if k == "ENTRYPOINT"], "Airflow's entrypoint"
+    command = _entrypoint_dispatch(service["command"])
+    assert command[:3] == ["python", "-m", "aggregators.cli.main"]
+    args = build_parser().parse_args(command[3:])
+    assert args.command == "serve" and args.host == "0.0.0.0" and args.port == 8080
+    assert args.snapshot is None  # follows LATEST as the DAG publishes
+    env = service["environment"]
+    assert env["SECKB_HOME"] == DATA_ROOT
+    assert env["CONNECTION_CHECK_MAX_COUNT"] == "0"  # the entrypoint waits for no Airflow DB
+    store = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}  # celery: the store's reader
+    assert not [
+        name
+        for name in env
+        if (SECRET_NAME.search(name) and name not in store) or name.startswith("AIRFLOW__")
+    ]
+    assert service["user"] == "${AIRFLOW_UID:-50000}:0"
+    assert service["restart"] == "always"
+    depends = {"airflow-init": {"condition": "service_completed_successfully"}}
+    if model_name == "celery":
+        depends["minio-init"] = {"condition": "service_completed_successfully"}
+        assert "MINIO_READER_USER" in env["AWS_ACCESS_KEY_ID"]  # read-only, never the root
+        assert "MINIO_READER_PASSWORD" in env["AWS_SECRET_ACCESS_KEY"]
+        assert env["SECKB_SNAPSHOT_URL"] == "s3://${MINIO_BUCKET:-seckb}/kb"
+        assert service["volumes"] == [f"seckb-api-cache:{DATA_ROOT}"]  # its own copies
+    assert service["depends_on"] == depends
+
+
+def test_seckb_api_reads_the_data_volume_read_only(base: dict[str, Any]) -> None:
+    volumes = base["services"]["seckb-api"]["volumes"]
+    assert volumes == [f"seckb-data:{DATA_ROOT}:ro"]
+
+
+def test_seckb_api_health_check_and_loopback_port(base: dict[str, Any]) -> None:
+    service = base["services"]["seckb-api"]
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1] == "curl" and "--fail" in test
+    assert test[-1] == "http://127.0.0.1:8080/healthz"
+    host, published, container = service["ports"][0].split(":")
+    assert host == "127.0.0.1" and container == "8080" and published != "8080"
+    from aggregators.clients.server.app import create_app
+    from aggregators.clients.server.holder import SnapshotHolder
+    from aggregators.core.workspace import Workspace
+
+    app = create_app(SnapshotHolder(Workspace(Path("/nonexistent"))))
+    assert "/healthz" in {getattr(route, "path", None) for route in app.routes}
+
+
+def test_serve_needs_no_airflow_extra() -> None:
+    """fastapi and uvicorn are core dependencies: ``seckb serve`` runs without Airflow."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = {
+        re.split(r"[<>=!~ ;\[]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]
+    }
+    assert {"fastapi", "uvicorn"} <= names
+
+
+def test_every_seckb_setting_reaches_the_airflow_containers(base: dict[str, Any]) -> None:
+    """Each Settings field (and SECKB_CONFIG) is passed from .env to every Airflow container,
+    so nothing set in .env is silently ignored; .env.example lists them all."""
+    fields = {f"SECKB_{f.name.upper()}" for f in dataclasses.fields(Settings)} | {"SECKB_CONFIG"}
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    for name, service in airflow_services(base).items():
+        passed = {k for k in service["environment"] if k.startswith("SECKB_")}
+        assert passed == fields, f"{name}: missing {sorted(fields - passed)}"
+        for key in passed - {"SECKB_HOME"}:
+            assert f"${{{key}:-" in str(service["environment"][key]), (name, key)
+    assert [
+        n for n in sorted(fields - {"SECKB_HOME"}) if not re.search(rf"^# {n}=", text, re.M)
+    ] == []
+    # passed through empty, every setting keeps seckb's own default
+    empty = {k: interpolate(str(v), {}) for k, v in common_env(base).items() if k[:6] == "SECKB_"}
+    settings = load_settings(env=empty)
+    for field in dataclasses.fields(Settings):
+        if field.name not in ("home", "workers"):
+            assert getattr(settings, field.name) == getattr(Settings(), field.name), field.name
+
+
+def test_the_dag_starts_paused_and_the_readme_says_what_the_first_start_does(
+    base: dict[str, Any],
+) -> None:
+    assert common_env(base)["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "true"
+    section = README.read_text(encoding="utf-8").split("## Deployment with docker compose")[1]
+    assert "airflow dags unpause seckb_nightly" in section and "paused" in section
+
+
+def _compose_commands() -> list[list[str]]:
+    """Every ``docker compose ...`` command line of the README, split like a shell would."""
+    found = []
+    for line in README.read_text(encoding="utf-8").splitlines():
+        for match in re.finditer(r"docker compose [^`\n]*", line):
+            words = shlex.split(match.group(0).split(" # ")[0].strip().rstrip(".,;:)"))
+            if words[-1] not in ("run", "up"):  # not a mention of the command in prose
+                found.append(words)
+    return found
+
+
+def _run_parts(words: list[str]) -> tuple[list[Path], str | None, str, list[str]]:
+    """``docker compose [-f F]... run [OPTIONS] SERVICE [ARGS]``: files, --entrypoint, service,
+    args (other run options are skipped, with their value when they take one)."""
+    files, at = [], 2
+    while words[at] in ("-f", "--file"):
+        files.append(ROOT / words[at + 1])
+        at += 2
+    assert words[at] == "run", words
+    at += 1
+    entrypoint, valued = None, {"-e", "--env", "-u", "--user", "-w", "--workdir", "--name"}
+    while words[at].startswith("-"):
+        if words[at] == "--entrypoint":
+            entrypoint, at = words[at + 1], at + 2
+        else:
+            at += 2 if words[at] in valued else 1
+    return files or [BASE], entrypoint, words[at], words[at + 1 :]
+
+
+def _check_seckb(args: list[str]) -> None:
+    from aggregators.cli.main import build_parser
+
+    try:
+        build_parser().parse_args(args)
+    except SystemExit as exc:  # argparse's way of refusing
+        raise AssertionError(f"not a valid seckb command: seckb {' '.join(args)}") from exc
+
+
+def _check_in_image(command: list[str]) -> None:
+    """A command as the image's entrypoint dispatches it: an Airflow command, a bash script
+    of seckb commands, or python -m aggregators.cli.main."""
+    command = _entrypoint_dispatch(command)
+    if command[0] == "airflow":
+        assert len(command) > 1 and command[1] in AIRFLOW_SUBCOMMANDS, command
+    elif command[0] == "bash":
+        assert command[1] == "-c", command
+        for part in re.split(r"&&|;|\|\|", command[2]):
+            words = shlex.split(part)
+            assert words and words[0] in ("seckb", "airflow"), command
+            if words[0] == "seckb":
+                _check_seckb(words[1:])
+            else:
+                _check_in_image(words)
+    else:
+        assert command[:3] == ["python", "-m", "aggregators.cli.main"], command
+        _check_seckb(command[3:])
+
+
+def test_every_compose_command_in_the_readme_fits_the_image() -> None:
+    """`docker compose run --rm airflow-cli seckb snapshots` would run `airflow seckb ...`:
+    every run command the README shows is checked against the image's entrypoint."""
+    runs = [words for words in _compose_commands() if "run" in words]
+    assert len(runs) >= 3, runs
+    for words in runs:
+        files, entrypoint, service, args = _run_parts(words)
+        model = compose(*files)
+        assert service in model["services"], (service, words)
+        override = entrypoint or model["services"][service].get("entrypoint")
+        if override is None:  # the image's: /entrypoint (apache/airflow)
+            _check_in_image(args)
+        else:
+            assert override == "seckb", words  # nothing else is documented
+            _check_seckb(args)
+    with pytest.raises(AssertionError, match="seckb snapshots"):
+        _check_in_image(["bash", "-c", "seckb snapshots --nope"])
+    with pytest.raises(AssertionError):
+        _check_in_image(["seckb", "snapshots"])  # the entrypoint would run `airflow seckb`

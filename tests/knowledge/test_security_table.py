@@ -434,3 +434,40 @@ def test_release_lists() -> None:
     rows = releases("b", "2.0", "1.0") + releases("a", "0.1")
     lists = release_lists(table("releases", rows))
     assert lists == {"a": ["0.1"], "b": ["1.0", "2.0"]}  # in the table's (sorted) order
+
+
+def test_a_release_that_is_not_pep440_ranks_by_its_upload_time() -> None:
+    """ipython's 0.7.4.svn.r2010 (2008) must not rank above 9.18.1: the greatest rank is the
+    newest release, as the README's "riskiest packages" query expects."""
+
+    def at(version: str, year: int | None) -> dict[str, Any]:
+        row = release("ipython", version)
+        row["upload_time"] = datetime(year, 1, 1, tzinfo=UTC) if year else None
+        return row
+
+    rows = [
+        at("9.18.1", 2025),
+        at("0.7.4.svn.r2010", 2008),
+        at("0.8", 2009),
+        at("0.7.3", 2007),
+        at("0.7.4.svn.r2011", 2008),
+        at("0.1-prehistory", 2001),
+        at("dev-snapshot", None),
+        at("1.0", 2013),
+    ]
+    result = build_package_version_security({"releases": table("releases", rows)}, "snap-1")
+    ranked = [r["version"] for r in sorted(result.to_pylist(), key=lambda r: r["version_rank"])]
+    assert ranked == [
+        "0.1-prehistory",  # uploaded before every PEP 440 release
+        "0.7.3",
+        "0.7.4.svn.r2010",  # just after the greatest version uploaded before it, in upload order
+        "0.7.4.svn.r2011",
+        "0.8",
+        "1.0",
+        "9.18.1",
+        "dev-snapshot",  # no upload time: last
+    ]
+    newest = max(
+        result.to_pylist(), key=lambda r: (r["upload_time"] is not None, r["version_rank"])
+    )
+    assert newest["version"] == "9.18.1"

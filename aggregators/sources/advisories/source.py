@@ -85,6 +85,8 @@ def to_batch(parsed: Sequence[ParsedFile]) -> Batch:
             rows["advisories"].append(item.advisory)
             rows["advisory_packages"].extend(item.packages)
             rows["advisory_ranges"].extend(item.events)
+            if item.record is not None:
+                rows["osv_records"].append(item.record)
         errors.extend(item.errors)
     tables = {name: contract(name).table_from_rows(rows[name], sort=False) for name in TABLES}
     return Batch(len(parsed), tables, errors)

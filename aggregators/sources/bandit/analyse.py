@@ -16,7 +16,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ import pyarrow as pa
 from aggregators.core.config import Settings
 from aggregators.core.contracts import contract
 from aggregators.core.http import HttpClient
+from aggregators.core.objects import shared_objects
 from aggregators.core.progress import NullProgress, Progress
 from aggregators.core.workspace import Workspace
 from aggregators.sources.bandit import engine
@@ -92,6 +93,50 @@ class _Prepared:
     first_seen: set[str] = field(default_factory=set)
 
 
+class _Waiting:
+    """Releases of a window waiting for their files' results; each is finished (its rows
+    emitted) as soon as its last file has one."""
+
+    def __init__(
+        self,
+        releases: list[_Prepared],
+        results: dict[str, FileResult],
+        finish: Callable[[_Prepared], None],
+    ) -> None:
+        self.finish = finish
+        self.analysed = 0
+        self.missing: list[set[str]] = []
+        self.by_file: dict[str, list[int]] = {}
+        self.open: list[_Prepared | None] = list(releases)
+        for index, release in enumerate(releases):
+            missing = {f.sha256 for f in release.files} - set(results)
+            self.missing.append(missing)
+            for sha in missing:
+                self.by_file.setdefault(sha, []).append(index)
+        for index in range(len(releases)):
+            if not self.missing[index]:
+                self._finish(index)
+
+    def _finish(self, index: int) -> None:
+        release = self.open[index]
+        if release is not None:
+            self.open[index] = None
+            self.finish(release)
+
+    def done(self, sha: str) -> None:
+        """A file's result arrived: finish the releases it completes."""
+        self.analysed += 1
+        for index in self.by_file.pop(sha, []):
+            self.missing[index].discard(sha)
+            if not self.missing[index]:
+                self._finish(index)
+
+    def flush(self) -> None:
+        """Finish every release still open (all results are known by now)."""
+        for index in range(len(self.open)):
+            self._finish(index)
+
+
 class _Run:
     """State of one :func:`analyse_releases` call."""
 
@@ -115,6 +160,7 @@ class _Run:
             self.config_hash,
             settings.bandit_timeout_seconds,
             settings.bandit_memory_mb,
+            shared=shared_objects(settings),  # the store workers share, if not this disk
         )
         self.runner = BanditRunner(
             settings.workers,
@@ -176,6 +222,7 @@ class _Run:
     def prepare(self, index: int, target: ScanTarget, window: Path) -> _Prepared | None:
         """Download and extract one release; emit its row now if it cannot be analysed."""
         started = time.monotonic()
+        self.progress.detail(f"downloading {target.package} {target.version}")
         if not target.url or not target.filename:
             self.emit(scan_row(self.info(target), NO_SDIST, "release has no sdist on PyPI"))
             return None
@@ -210,7 +257,8 @@ class _Run:
         return [sha for sha in unknown if sha not in self.results]
 
     def analyse_window(self, releases: list[_Prepared], window: Path) -> None:
-        """Reuse known results, analyse the rest in workers, emit the releases' rows."""
+        """Reuse known results, analyse the rest in workers, and emit each release's rows as
+        soon as all its files have a result (so progress moves release by release)."""
         hashes = {f.sha256 for r in releases for f in r.files}
         results = {sha: self.results[sha] for sha in hashes if sha in self.results}
         self.results = {}
@@ -227,27 +275,35 @@ class _Run:
             FileJob(sha, stored_path(window, sha), sizes[sha])
             for sha in sorted(hashes - set(results))
         ]
+        waiting = _Waiting(releases, results, lambda release: self.finish(release, results))
         if jobs:
             log.info("bandit: analysing %d new files (%d cached)", len(jobs), len(results))
+            self.progress.detail(f"0/{len(jobs):,} new files analysed")
 
             def fresh(result: FileResult) -> None:
                 self.cache.add(result, self.now)
                 if self.cache.pending >= CACHE_FLUSH_RESULTS:
                     self._flush()
+                results[result.sha256] = result
+                waiting.done(result.sha256)
+                self.progress.detail(f"{waiting.analysed:,}/{len(jobs):,} new files analysed")
 
             results.update(self.runner.run(jobs, fresh))
             self.stats["files_analysed"] += len(jobs)
-        for release in releases:
-            spent = sum(results[sha].analysis_ms for sha in release.first_seen)
-            scan, findings, errors = analysed_release_rows(
-                self.info(release.target),
-                release.files,
-                release.skipped,
-                results,
-                files_from_cache=release.from_cache,
-                duration_ms=release.prep_ms + spent,
-            )
-            self.emit(scan, findings, errors)
+        waiting.flush()
+
+    def finish(self, release: _Prepared, results: dict[str, FileResult]) -> None:
+        """Emit the rows of a release whose files all have a result."""
+        spent = sum(results[sha].analysis_ms for sha in release.first_seen)
+        scan, findings, errors = analysed_release_rows(
+            self.info(release.target),
+            release.files,
+            release.skipped,
+            results,
+            files_from_cache=release.from_cache,
+            duration_ms=release.prep_ms + spent,
+        )
+        self.emit(scan, findings, errors)
 
     def _flush(self) -> None:
         if self.cache.flush() is not None:

@@ -4,6 +4,12 @@ A result is keyed by the file's sha256, the Bandit version and the configuration
 flush writes one new part file (temp name, then ``os.replace``), so concurrent runs and Airflow
 tasks never write to a shared file, and readers only ever see complete parts.
 
+With a shared store (``store_url`` on object storage, for workers that share no disk), the
+parts also live in the store under ``cache/bandit/``: the first lookup copies the parts this
+worker lacks into its local directory (what it reads is always a local copy, and the parts it
+wrote but the store lacks are uploaded), and every flush uploads the new part. Part names are
+unique, so two workers never write the same object.
+
 Lookups are cheap: the first one reads an index (hash -> parts holding a usable result) from a
 few small columns of every part, once per :class:`ResultCache`; afterwards a lookup reads only
 the parts that hold one of the hashes asked for, filtered on them, and a lookup of hashes the
@@ -14,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +34,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from aggregators.core.contracts import contract
+from aggregators.core.errors import StoreError
+from aggregators.core.objects import Objects
 from aggregators.sources.bandit.engine import CRASH, ERROR, TIMEOUT, FileResult
 
 log = logging.getLogger(__name__)
@@ -34,6 +44,9 @@ TABLE = "bandit_cache"
 RETRYABLE = frozenset({TIMEOUT, CRASH, ERROR})
 """Outcomes that depend on the limits: reused only if they happened under limits no smaller."""
 INDEX_COLUMNS = ["file_sha256", "status", "timeout_seconds", "memory_mb"]
+SHARED_PREFIX = "cache/bandit"
+"""Where the parts live in a shared store."""
+PART = re.compile(r"^part-[A-Za-z0-9_.-]+\.parquet$")
 
 
 class ResultCache:
@@ -46,9 +59,12 @@ class ResultCache:
         config_hash: str,
         timeout_seconds: float,
         memory_mb: int,
+        shared: Objects | None = None,
     ) -> None:
-        """Bind the cache directory to the analysis key and limits of this run."""
+        """Bind the cache directory to the analysis key and limits of this run; with
+        ``shared``, the directory is this worker's copy of the store's parts."""
         self.directory = directory
+        self.shared = shared
         self.bandit_version = bandit_version
         self.config_hash = config_hash
         self.timeout_seconds = timeout_seconds
@@ -57,7 +73,34 @@ class ResultCache:
         self._index: dict[str, list[str]] | None = None
         self.parts_written = 0
 
+    def _sync(self) -> None:
+        """Copy the store's parts this worker lacks; upload the ones the store lacks."""
+        shared = self.shared
+        if shared is None:
+            return
+        remote = {
+            name
+            for info in shared.list_below(SHARED_PREFIX)
+            if PART.match(name := info.key.rsplit("/", 1)[-1])
+        }
+        local = {p.name for p in self.directory.glob("part-*.parquet")}
+        with ThreadPoolExecutor(8, thread_name_prefix="bandit-cache") as pool:
+            missing = sorted(remote - local)
+            keys = [f"{SHARED_PREFIX}/{name}" for name in missing]
+            list(pool.map(shared.download, keys, [self.directory / n for n in missing]))
+        for name in sorted(local - remote):
+            self._upload(self.directory / name)
+
+    def _upload(self, path: Path) -> None:
+        if self.shared is None:
+            return
+        try:
+            self.shared.put_file(f"{SHARED_PREFIX}/{path.name}", path)
+        except StoreError as exc:  # the part stays here; the next sync uploads it
+            log.warning("bandit cache: %s not shared yet: %s", path.name, exc)
+
     def _parts(self) -> list[str]:
+        self._sync()
         if not self.directory.is_dir():
             return []
         return sorted(str(p) for p in self.directory.glob("part-*.parquet"))
@@ -164,6 +207,7 @@ class ResultCache:
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+        self._upload(final)
         if self._index is not None:
             for sha in self._pending:
                 self._index.setdefault(sha, []).append(str(final))

@@ -14,7 +14,8 @@ import multiprocessing
 import resource
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -100,6 +101,23 @@ def _child(conn: Connection, jobs: list[FileJob], memory_mb: int) -> None:
         conn.close()
 
 
+@contextmanager
+def _children_allowed() -> Iterator[None]:
+    """Let a daemonic process start a worker. Celery's prefork pool (Airflow's CeleryExecutor)
+    runs every task in a daemonic process, where ``multiprocessing`` refuses to start children
+    because a daemon may exit without reaping them; this runner kills and reaps every worker it
+    starts (``run``'s ``finally``), so the refusal is lifted while one starts."""
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    daemonic = config.get("daemon")
+    if daemonic:
+        config["daemon"] = False
+    try:
+        yield
+    finally:
+        if daemonic:
+            config["daemon"] = daemonic
+
+
 @dataclass
 class _Running:
     process: BaseProcess
@@ -159,7 +177,8 @@ class BanditRunner:
         process = self._context.Process(
             target=_child, args=(child, jobs, self.limits.memory_mb), daemon=True
         )
-        process.start()
+        with _children_allowed():
+            process.start()
         child.close()
         self.processes_started += 1
         return _Running(process, parent, jobs, time.monotonic() + self.limits.timeout_seconds)

@@ -507,3 +507,43 @@ def test_stevedore_stays_quiet() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert "stevedore" not in out.stderr and "verify_requirements" not in out.stderr
+
+
+class RecordingProgress:
+    """Remembers every call, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        self.events.append(("stage", total))
+
+    def advance(self, steps: int = 1) -> None:
+        self.events.append(("advance", steps))
+
+    def detail(self, text: str) -> None:
+        self.events.append(("detail", text))
+
+
+def test_releases_count_as_they_finish_not_when_their_window_ends(
+    settings: Settings, workspace: Workspace, client: HttpClient, files: FakeFiles
+) -> None:
+    """Six releases share one analysis window; each is counted as soon as its last file has a
+    result, while the files are counted one by one."""
+    targets = []
+    for i in range(6):
+        members = [(f"p{i}-1.0/p{i}/m{j}.py", f"x = {i * 100 + j}\n".encode()) for j in range(12)]
+        targets.append(files.add(f"p{i}", "1.0", make_tar(members)))
+    progress = RecordingProgress()
+    result = analyse_releases(settings, workspace, client, targets, progress, now=NOW)
+    assert {s["status"] for s in result.tables["bandit_scans"].to_pylist()} == {"scanned"}
+    assert progress.events[0] == ("stage", 6)
+    kinds = [kind for kind, _ in progress.events]
+    assert kinds.count("advance") == 6
+    analysed = [
+        i for i, (kind, text) in enumerate(progress.events) if "files analysed" in str(text)
+    ]
+    first_release_done = kinds.index("advance")
+    assert first_release_done < analysed[-1]  # a release was counted before the last file
+    assert progress.events[analysed[-1]] == ("detail", "72/72 new files analysed")
+    assert any("downloading p3 1.0" in str(text) for _, text in progress.events)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -327,3 +329,69 @@ def test_a_scorecard_url_that_404s_everything_is_a_failure(
     )
     with pytest.raises(SourceError, match="answered 404 for every repository"):
         ingest(later, "scorecards")
+
+
+def test_a_dead_scorecard_api_is_given_up_on_early(
+    advisory_repo: AdvisoryRepo,
+    make_settings: Callable[..., Settings],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Against a dead API, the source stops asking after a few connection failures in a row:
+    one clean reason, a bounded number of retry lines, and no minutes of backoff."""
+    names = [f"pkg{i}" for i in range(60)]
+    for name in names:
+        advisory_repo.write(f"vulns/{name}/PYSEC-{name}.yaml", advisory_yaml(f"PYSEC-{name}", name))
+    advisory_repo.commit()
+    with serving() as pypi, serving() as dead:
+        for name in names:
+            pypi.routes[f"/pypi/{name}/json"] = json_reply(
+                simple_project(
+                    name, ["1.0"], project_urls={"Source": f"https://github.com/o/{name}"}
+                )
+            )
+        dead_url = dead.url
+    with serving() as pypi_again:
+        pypi_again.routes = pypi.routes
+        settings = make_settings(
+            advisory_repo.url,
+            pypi_url=pypi_again.url,
+            scorecard_url=dead_url,
+            http_attempts=5,
+            http_backoff_max_seconds=0.05,
+            http_host_failures=10,
+        )
+        caplog.set_level(logging.INFO, logger="aggregators.core.http")
+        started = time.monotonic()
+        report = ingest(settings)
+        elapsed = time.monotonic() - started
+    error = report.failures["scorecards"]
+    host = dead_url.split("//")[1]
+    assert error.startswith(f"Scorecard API unavailable at {dead_url}: ")
+    assert "connection refused" in error and "Pool" not in error and "object at" not in error
+    retries = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert 10 <= len(retries) <= 10 + settings.scorecard_concurrency  # not 60 x 5 = 300
+    assert sum("looks down" in r.getMessage() for r in caplog.records) == 1
+    assert f"{host} looks down" in caplog.text
+    assert elapsed < 30
+
+
+def test_the_manifest_reports_the_age_of_the_scorecard_data(
+    settings: Settings, advisory_repo: AdvisoryRepo
+) -> None:
+    """A run that keeps results still younger than the refresh age reports (per table, in the
+    manifest) when they were fetched, not the time of the run."""
+    first = ingest(settings)
+    assert first.snapshot is not None
+    before = first.snapshot.manifest["tables"]["scorecards"]
+    assert before["data_as_of"] <= first.snapshot.manifest["created_at"]
+    advisory_repo.write("vulns/flask/PYSEC-10.yaml", advisory_yaml("PYSEC-10", package="flask"))
+    advisory_repo.commit()
+    time.sleep(1.1)
+    second = ingest(settings)
+    assert second.published and second.snapshot is not None
+    assert second.results["scorecards"].stats["skipped_fresh"] == 3  # kept, not asked again
+    entry = second.snapshot.manifest["tables"]["scorecards"]
+    fetched = [r["fetched_at"] for r in cards(settings).values()]
+    assert entry["data_as_of"] == min(fetched).isoformat() == before["data_as_of"]
+    assert entry["data_age_seconds"] >= 1  # the data is older than this run
+    assert second.snapshot.source("scorecards")["refreshed_at"] > before["data_as_of"]

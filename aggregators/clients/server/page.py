@@ -1,0 +1,138 @@
+"""``GET /packages/{name}``: a package's page for people, server-rendered HTML with SVG charts.
+
+The same ``seckb.package/1`` document as ``GET /v1/packages/{name}``, drawn: the releases over
+time with the advisories affecting them and where each was fixed, the Bandit status of the
+analysed releases, the Scorecard checks; then the tables. No script, no build step; a strict
+Content-Security-Policy (no script, no remote resource).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from aggregators.clients.server.chart import scorecard_svg, timeline_svg
+from aggregators.clients.server.packages import package_document
+from aggregators.clients.server.state import package_name, server_state
+
+router = APIRouter(tags=["pages"])
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+    "X-Content-Type-Options": "nosniff",
+}
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px 32px;color:#1f2328}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 6px}
+.meta{color:#59636e}.lane{font-size:11px;fill:#1f2328}.axis{font-size:11px;fill:#59636e}
+.tick{stroke:#d1d9e0;stroke-dasharray:2 3}.rule{stroke:#eef1f4}
+table{border-collapse:collapse;font-size:13px}
+td,th{padding:3px 10px;border-bottom:1px solid #d1d9e0;text-align:left;vertical-align:top}
+.bad{color:#cf222e;font-weight:600}.ok{color:#1a7f37}
+.legend span{margin-right:16px}.dot{display:inline-block;width:10px;height:10px;border-radius:5px}
+.charts{display:flex;gap:32px;flex-wrap:wrap}
+"""
+LEGEND = (
+    '<p class="legend"><span><i class="dot" style="background:#cf222e"></i> affected</span>'
+    '<span><i class="dot" style="background:#1a7f37"></i> no known advisory</span>'
+    '<span><i class="dot" style="border:2px solid #8c959f;width:7px;height:7px"></i> yanked</span>'
+    '<span><b style="color:#1a7f37">&#9670;</b> fixed in</span>'
+    "<span>&#9632; Bandit: green scanned, amber partial, grey other; "
+    "no square: not analysed</span>"
+    "</p>"
+)
+
+
+def _t(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    if not rows:
+        return '<p class="meta">none</p>'
+    head = "".join(f"<th>{_t(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _advisory_rows(document: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for a in document["advisories"]:
+        severity = a.get("severity") or {}
+        state = "withdrawn" if a.get("withdrawn") else ""
+        rows.append(
+            [
+                f"<b>{_t(a['id'])}</b> {_t(state)}",
+                _t(", ".join(a.get("aliases") or [])),
+                _t(f"{severity.get('rating') or ''} {severity.get('score') or ''}".strip() or "-"),
+                _t(", ".join(a.get("fixed_versions") or []) or "not fixed"),
+                _t(a.get("affected_versions")),
+                _t((a.get("summary") or "")[:120]),
+            ]
+        )
+    return rows
+
+
+def _scan_rows(document: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            _t(s["version"]),
+            _t(s["status"]) + (f" ({_t(s['reason'])})" if s.get("reason") else ""),
+            _t(f"{s.get('files_analysed')} / {s.get('files')}"),
+            _t(s.get("files_skipped")),
+            _t(" / ".join(str(s["findings"][k]) for k in ("high", "medium", "low"))),
+        ]
+        for s in document["bandit_scans"]
+    ]
+
+
+def _summary(document: dict[str, Any]) -> str:
+    releases = document["releases"]
+    affected = sum(1 for r in releases if r.get("vulnerable"))
+    active = sum(1 for a in document["advisories"] if not a.get("withdrawn"))
+    repository = document.get("repository") or {}
+    card = ""
+    if repository.get("url"):
+        score = repository.get("score")
+        card = f' · repository <a href="{_t(repository["url"])}">{_t(repository["url"])}</a>'
+        card += f" · Scorecard {_t(score)}/10" if score is not None else " · no Scorecard score"
+    snapshot = document["snapshot"]
+    return (
+        f'<p class="meta">{len(releases)} release(s) known, <span class="bad">{affected} '
+        f"affected</span> · {active} active advisory(ies){card}<br>snapshot {_t(snapshot['id'])} "
+        f"({_t(snapshot.get('created_at'))}), advisory-db {_t(snapshot.get('advisory_db_commit'))}"
+        "</p>"
+    )
+
+
+SCAN_HEADERS = ("release", "status", "files analysed", "skipped", "findings H / M / L")
+ADVISORY_HEADERS = ("id", "aliases", "severity", "fixed in", "versions", "summary")
+
+
+def render_page(document: dict[str, Any]) -> str:
+    """The HTML page of a ``seckb.package/1`` document."""
+    name = _t(document["package"])
+    checks = document["scorecard_checks"]
+    timeline = timeline_svg(document["releases"], document["advisories"], document["bandit_scans"])
+    scans = _table(SCAN_HEADERS, _scan_rows(document))
+    advisories = _table(ADVISORY_HEADERS, _advisory_rows(document))
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{name} — seckb</title>"
+        f"<style>{STYLE}</style></head><body><h1>{name}</h1>{_summary(document)}"
+        f"<h2>Releases over time and the advisories affecting them</h2>{LEGEND}{timeline}"
+        f'<div class="charts"><div><h2>Scorecard checks</h2>{scorecard_svg(checks)}</div>'
+        f"<div><h2>Bandit analyses</h2>{scans}</div></div>"
+        f"<h2>Advisories</h2>{advisories}</body></html>"
+    )
+
+
+@router.get("/packages/{name}", response_class=HTMLResponse)
+async def package_page(name: str, request: Request) -> HTMLResponse:
+    """A package's page: releases, advisories, fixes, Bandit and Scorecard, drawn."""
+    view = server_state(request).holder.require()
+    document = await run_in_threadpool(package_document, view, package_name(name))
+    return HTMLResponse(render_page(document), headers=HEADERS)
