@@ -29,6 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "docker-compose.yml"
 CELERY = ROOT / "docker-compose.celery.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
+README = ROOT / "README.md"
+AIRFLOW_SUBCOMMANDS = {  # `airflow --help` of 3.3.2, plus the providers' groups the image has
+    *("assets", "backfill", "config", "connections", "dags", "db", "db-manager", "jobs"),
+    *("partitions", "pools", "providers", "state-store", "tasks", "teams", "variables"),
+    *("api-server", "cheat-sheet", "dag-processor", "info", "kerberos", "plugins"),
+    *("rotate-fernet-key", "scheduler", "standalone", "triggerer", "version"),
+    *("celery", "users", "roles"),  # celery and fab providers
+}
 DOCKERFILE = ROOT / "Dockerfile"
 
 IMAGE = "seckb-airflow:latest"
