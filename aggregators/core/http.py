@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -40,6 +40,7 @@ from aggregators.core.errors import SourceError, first_line
 from aggregators.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USER_AGENT = f"seckb/{__version__} (+https://github.com/seckb/seckb; security knowledge base)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -59,8 +60,8 @@ class HostDown(HttpError):
     """The host failed too many connections in a row: not asked again during this run."""
 
 
-class _Retryable(Exception):
-    """Internal: a failure worth another attempt, with the server's requested delay if any."""
+class Retryable(Exception):
+    """A failure worth another attempt, with the server's requested delay if any."""
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
@@ -155,6 +156,38 @@ def make_session(user_agent: str = USER_AGENT) -> requests.Session:
     return session
 
 
+def backoff(http: HttpSettings) -> Callable[[RetryCallState], float]:
+    """Tenacity's wait: what ``Retry-After`` asked (capped), else exponential backoff with
+    jitter, ``initial * 2^(n-1) + U(0, initial)``, capped."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, http.retry_after_max)
+        attempt = max(1, int(state.attempt_number))
+        initial = http.backoff_initial
+        delay = float(initial * 2 ** (attempt - 1) + random.uniform(0, initial))
+        return min(delay, http.backoff_max)
+
+    return wait
+
+
+def with_retries(http: HttpSettings, once: Callable[[], T], sleep: Callable[[float], None]) -> T:
+    """Call ``once`` until it does not raise :class:`Retryable`, at most ``http.attempts``
+    times, waiting by :func:`backoff` between attempts; the last :class:`Retryable` propagates."""
+    retrying = Retrying(
+        stop=stop_after_attempt(http.attempts),
+        wait=backoff(http),
+        retry=retry_if_exception_type(Retryable),
+        sleep=sleep,
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            return once()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 class HttpClient:
     """GET with timeouts, retries and conditional requests over one shared session."""
 
@@ -207,16 +240,6 @@ class HttpClient:
                 "not asked again during this run)",
             )
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self.settings.retry_after_max)
-        # exponential backoff with jitter: initial * 2^(n-1) + U(0, initial), capped
-        attempt = max(1, int(state.attempt_number))
-        initial = self.settings.backoff_initial
-        delay = float(initial * 2 ** (attempt - 1) + random.uniform(0, initial))
-        return min(delay, self.settings.backoff_max)
-
     def get(
         self,
         url: str,
@@ -235,22 +258,14 @@ class HttpClient:
         request_headers = dict(headers or {})
         if etag:
             request_headers["If-None-Match"] = etag
-        retrying = Retrying(
-            stop=stop_after_attempt(self.settings.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(url, request_headers, stream, ok)
-        except _Retryable as exc:
+            return with_retries(
+                self.settings, lambda: self._once(url, request_headers, stream, ok), self._sleep
+            )
+        except Retryable as exc:
             raise HttpError(
                 url, f"{exc} (gave up after {self.settings.attempts} attempts)"
             ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
         self, url: str, headers: dict[str, str], stream: bool, ok: frozenset[int]
@@ -275,14 +290,14 @@ class HttpClient:
             reason = connection_reason(exc)
             self._connection_failed(host, reason)
             log.info("GET %s failed: %s; retrying", url, reason)
-            raise _Retryable(reason) from exc
+            raise Retryable(reason) from exc
         with self._lock:
             self._failures[host] = 0
         if response.status_code in RETRY_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             response.close()
             log.info("GET %s answered %d; retrying", url, response.status_code)
-            raise _Retryable(f"HTTP {response.status_code}", retry_after)
+            raise Retryable(f"HTTP {response.status_code}", retry_after)
         if response.status_code not in ok:
             response.close()
             raise HttpError(url, f"HTTP {response.status_code}", response.status_code)
@@ -303,21 +318,23 @@ class HttpClient:
         return 200, document, response.headers.get("ETag")
 
 
+def http_settings(settings: Settings) -> HttpSettings:
+    """Timeouts and retry policy from seckb's settings (every HTTP client uses these)."""
+    timeout = settings.http_timeout_seconds
+    return HttpSettings(
+        connect_timeout=min(10.0, timeout / 3),
+        read_timeout=timeout,
+        attempts=settings.http_attempts,
+        backoff_initial=min(0.5, settings.http_backoff_max_seconds),
+        backoff_max=settings.http_backoff_max_seconds,
+        retry_after_max=4 * settings.http_backoff_max_seconds,
+        host_failures=settings.http_host_failures,
+    )
+
+
 def client_for(settings: Settings, session: requests.Session | None = None) -> HttpClient:
     """The HTTP client every source uses, configured from ``settings``."""
-    timeout = settings.http_timeout_seconds
-    return HttpClient(
-        session,
-        HttpSettings(
-            connect_timeout=min(10.0, timeout / 3),
-            read_timeout=timeout,
-            attempts=settings.http_attempts,
-            backoff_initial=min(0.5, settings.http_backoff_max_seconds),
-            backoff_max=settings.http_backoff_max_seconds,
-            retry_after_max=4 * settings.http_backoff_max_seconds,
-            host_failures=settings.http_host_failures,
-        ),
-    )
+    return HttpClient(session, http_settings(settings))
 
 
 class HttpSource:

@@ -19,19 +19,24 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from aggregators.clients.projects.documents import EVENTS_SCHEMA, summary_text
 from aggregators.core.config import Settings
 from aggregators.core.errors import LockError, first_line
-from aggregators.core.http import RETRY_STATUSES, HttpSettings, make_session, parse_retry_after
+from aggregators.core.http import (
+    RETRY_STATUSES,
+    Retryable,
+    http_settings,
+    make_session,
+    parse_retry_after,
+    with_retries,
+)
 from aggregators.store.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
@@ -77,14 +82,6 @@ def receivers(settings: Settings) -> list[Receiver]:
     ]
 
 
-class _Retryable(Exception):
-    """A failure worth another attempt, with the delay the receiver asked for, if any."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
 class DeliveryError(Exception):
     """A document could not be delivered to a receiver (kept in the outbox)."""
 
@@ -113,44 +110,19 @@ class Sender:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """Use the HTTP settings of ``settings`` (timeouts, attempts, backoff)."""
-        timeout = settings.http_timeout_seconds
-        self.http = HttpSettings(
-            connect_timeout=min(10.0, timeout / 3),
-            read_timeout=timeout,
-            attempts=settings.http_attempts,
-            backoff_initial=min(0.5, settings.http_backoff_max_seconds),
-            backoff_max=settings.http_backoff_max_seconds,
-            retry_after_max=4 * settings.http_backoff_max_seconds,
-        )
+        self.http = http_settings(settings)
         self.secret = settings.notify_secret
         self.session = session or make_session()
         self._sleep = sleep
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self.http.retry_after_max)
-        initial = self.http.backoff_initial
-        delay = initial * 2 ** (max(1, state.attempt_number) - 1) + random.uniform(0, initial)
-        return float(min(delay, self.http.backoff_max))
 
     def send(self, receiver: Receiver, item: Pending) -> None:
         """Deliver ``item`` to ``receiver``; raise :class:`DeliveryError` when it failed for
         good (after the retries)."""
         body = item.body()
         once = self._post if receiver.kind == "webhook" else self._apprise
-        retrying = Retrying(
-            stop=stop_after_attempt(self.http.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
-                with attempt:
-                    once(receiver.url, item.id, body)
-        except _Retryable as exc:
+            with_retries(self.http, lambda: once(receiver.url, item.id, body), self._sleep)
+        except Retryable as exc:
             raise DeliveryError(f"{exc} (gave up after {self.http.attempts} attempts)") from exc
 
     def _post(self, url: str, document_id: str, body: bytes) -> None:
@@ -170,13 +142,13 @@ class Sender:
                 allow_redirects=False,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {first_line(exc)}") from exc
+            raise Retryable(f"{type(exc).__name__}: {first_line(exc)}") from exc
         response.close()
         if 200 <= response.status_code < 300:
             return
         if response.status_code in RETRY_STATUSES or response.status_code == 408:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _Retryable(f"HTTP {response.status_code}", retry_after)
+            raise Retryable(f"HTTP {response.status_code}", retry_after)
         raise DeliveryError(f"HTTP {response.status_code}: not acknowledged")
 
     def _apprise(self, url: str, document_id: str, body: bytes) -> None:
@@ -191,7 +163,7 @@ class Sender:
         if not notifier.add(url):
             raise DeliveryError("Apprise does not understand this URL")
         if not notifier.notify(title=title, body=text):
-            raise _Retryable(f"Apprise could not notify (document {document_id})")
+            raise Retryable(f"Apprise could not notify (document {document_id})")
 
 
 def deliver(outbox: Outbox, settings: Settings, sender: Sender | None = None) -> DeliveryReport:
