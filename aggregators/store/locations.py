@@ -33,10 +33,14 @@ READER_CACHE_DAYS = 7.0
 """A reader's cached table unused this long, and not in the snapshot it opens, is deleted."""
 
 
-def store_at(url: str, settings: Settings) -> SnapshotStore:
-    """The snapshots below ``url`` (a local data root or an object-store root)."""
+def store_at(url: str, settings: Settings, writing: bool = False) -> SnapshotStore:
+    """The snapshots below ``url`` (a local data root or an object-store root); a local one a
+    run publishes to gets its ``snapshots/`` directory (readers create nothing)."""
     if not is_remote(url):
-        return SnapshotStore(Workspace(local_path(url).resolve()))
+        store = SnapshotStore(Workspace(local_path(url).resolve()))
+        if writing:
+            store.ws.snapshots.mkdir(parents=True, exist_ok=True)
+        return store
     return ObjectSnapshotStore(
         Workspace(settings.home),
         open_objects(url, store_options(settings)),
@@ -50,7 +54,7 @@ def open_store(
     """The store a command works on: where runs publish (``writing``), else where readers
     read (``location``, else ``snapshot_url``, else ``store_url``, else the data root)."""
     url = store_url(settings) if writing else snapshot_url(settings, location)
-    return store_at(split_snapshot_url(url)[0], settings)
+    return store_at(split_snapshot_url(url)[0], settings, writing)
 
 
 def split_snapshot_url(url: str) -> tuple[str, str | None]:
