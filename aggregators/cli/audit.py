@@ -14,11 +14,9 @@ from rich.table import Table
 from aggregators.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    add_from,
-    open_snapshot,
+    add_snapshot_options,
     print_json,
-    settings_from,
-    warn_stale,
+    read_snapshot,
 )
 from aggregators.clients.audit import THRESHOLDS
 from aggregators.core.errors import SeckbError
@@ -53,8 +51,7 @@ def add_parser(
         "entries",
     )
     p.add_argument("--json", action="store_true", help="print the seckb.audit/1 JSON document")
-    p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
-    add_from(p)
+    add_snapshot_options(p)
     p.set_defaults(func=run)
 
 
@@ -65,9 +62,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from aggregators.clients.lookup import KnowledgeBase
 
     requirements, notes, source = _read_input(args)
-    settings = settings_from(args)
-    snapshot = open_snapshot(settings, args.snapshot)
-    warnings = warn_stale(snapshot, settings, err)
+    snapshot, warnings = read_snapshot(args, err)
     wanted = {r.package for r in requirements if r.package}
     rows = audit(requirements, KnowledgeBase(snapshot, wanted), advisory_scores(snapshot))
     failing = mark_failures(rows, args.fail_on, args.allow_unknown)

@@ -53,6 +53,20 @@ def add_from(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_snapshot_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--snapshot ID`` and ``--from URL``: which published snapshot a reader reads."""
+    parser.add_argument("--snapshot", help="snapshot id (default: LATEST)")
+    add_from(parser)
+
+
+def read_snapshot(args: argparse.Namespace, err: Console) -> tuple[Snapshot, list[str]]:
+    """The snapshot ``--snapshot``/``--from`` name (else the latest) and its freshness
+    warnings, printed on stderr: what every reading command starts with."""
+    settings = settings_from(args)
+    snapshot = open_snapshot(settings, args.snapshot)
+    return snapshot, warn_stale(snapshot, settings, err)
+
+
 def open_snapshot(settings: Settings, snapshot_id: str | None) -> Snapshot:
     """The snapshot ``snapshot_id``, or the latest, where readers read (``--from``,
     ``snapshot_url``, the store); raise :class:`SeckbError` when there is none."""

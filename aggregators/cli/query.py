@@ -11,11 +11,9 @@ from rich.table import Table
 
 from aggregators.cli.common import (
     EXIT_OK,
-    add_from,
-    open_snapshot,
+    add_snapshot_options,
     print_json,
-    settings_from,
-    warn_stale,
+    read_snapshot,
 )
 
 if TYPE_CHECKING:
@@ -31,8 +29,7 @@ def add_parser(
     p.add_argument("version", nargs="?")
     p.add_argument("--json", action="store_true", help="print the seckb.query/1 JSON document")
     p.add_argument("--include-withdrawn", action="store_true", help="also list withdrawn ones")
-    p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
-    add_from(p)
+    add_snapshot_options(p)
     p.set_defaults(func=run)
 
 
@@ -40,9 +37,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Answer the query from the snapshot; always 0 (errors raise)."""
     from aggregators.clients.query import query
 
-    settings = settings_from(args)
-    snapshot = open_snapshot(settings, args.snapshot)
-    warn_stale(snapshot, settings, err)
+    snapshot, _warnings = read_snapshot(args, err)
     result = query(snapshot, args.package, args.version, include_withdrawn=args.include_withdrawn)
     if args.json:
         print_json(result.to_json())

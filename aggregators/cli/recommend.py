@@ -9,11 +9,9 @@ from rich.console import Console
 from aggregators.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    add_from,
-    open_snapshot,
+    add_snapshot_options,
     print_json,
-    settings_from,
-    warn_stale,
+    read_snapshot,
 )
 
 
@@ -28,8 +26,7 @@ def add_parser(
     p.add_argument("specifier", nargs="?", help="PEP 440 specifier, e.g. '>=2,<3'")
     p.add_argument("--pre", action="store_true", help="consider pre-releases")
     p.add_argument("--json", action="store_true", help="print the seckb.recommend/1 document")
-    p.add_argument("--snapshot", help="snapshot id (default: LATEST)")
-    add_from(p)
+    add_snapshot_options(p)
     p.set_defaults(func=run)
 
 
@@ -38,9 +35,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from aggregators.clients.documents import recommend_document
     from aggregators.clients.lookup import KnowledgeBase
 
-    settings = settings_from(args)
-    snapshot = open_snapshot(settings, args.snapshot)
-    warnings = warn_stale(snapshot, settings, err)
+    snapshot, warnings = read_snapshot(args, err)
     kb = KnowledgeBase(snapshot)
     rec = kb.recommend(args.package, args.specifier or "", prereleases=args.pre)
     code = EXIT_OK if rec.version else EXIT_FAILED
