@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from aggregators.core.versions import canonical_version, parse_version
-from aggregators.knowledge.ranges import Event, affected_intervals, is_affected
+from aggregators.knowledge.ranges import CompiledRange, Event, affected_intervals, compile_range
 from aggregators.sources.advisories.events import is_unbounded
 
 PYPI = "PyPI"
@@ -28,6 +28,11 @@ class Entry:
     package: str
     versions: list[str] = field(default_factory=list)
     ranges: dict[int, list[Event]] = field(default_factory=dict)
+
+    @cached_property
+    def compiled(self) -> list[CompiledRange]:
+        """The ranges ordered once, for checking many single versions."""
+        return [compile_range(events) for events in self.ranges.values()]
 
     @cached_property
     def listed(self) -> frozenset[str]:
@@ -181,7 +186,7 @@ def entry_affects(entry: Entry, version: str) -> str | None:
     """
     in_list = canonical_version(version) in entry.listed
     parsed = parse_version(version)
-    in_ranges = parsed is not None and any(is_affected(parsed, r) for r in entry.ranges.values())
+    in_ranges = parsed is not None and any(r.affects(parsed) for r in entry.compiled)
     if in_list and in_ranges:
         return "both"
     if in_list:

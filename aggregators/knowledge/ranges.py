@@ -20,6 +20,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from packaging.version import Version
@@ -36,18 +37,24 @@ class Event:
     version: Version | None
 
 
-def _sorted_events(events: Sequence[Event], ends_first: bool = False) -> list[Event]:
+def _sorted_events(events: Sequence[Event], ends_first: bool = False) -> tuple[Event, ...]:
     """Events in evaluation order: ``introduced: "0"`` first, then by version (ties in file
     order, or ends before starts with ``ends_first``), then ``limit: "*"``."""
+    return _ordered(tuple(events), ends_first)
+
+
+@lru_cache(maxsize=65_536)
+def _ordered(events: tuple[Event, ...], ends_first: bool) -> tuple[Event, ...]:
+    """:func:`_sorted_events`, memoized: a range's events are ordered once, not per version."""
     if ends_first:
-        events = [e for i, e in enumerate(events) if not _closed_at_once(events, i)]
+        events = tuple(e for i, e in enumerate(events) if not _closed_at_once(events, i))
     bottom = [e for e in events if e.version is None and e.kind == "introduced"]
     top = [e for e in events if e.version is None and e.kind != "introduced"]
     middle = sorted(
         (e for e in events if e.version is not None),
         key=lambda e: (e.version, ends_first and e.kind == "introduced"),
     )
-    return bottom + middle + top
+    return (*bottom, *middle, *top)
 
 
 def _closed_at_once(events: Sequence[Event], index: int) -> bool:
@@ -126,7 +133,46 @@ def evaluate_range(versions: Sequence[Version], events: Sequence[Event]) -> list
     return state
 
 
+@dataclass(frozen=True)
+class CompiledRange:
+    """A range ordered once for single-version checks: its limits and both walk orders."""
+
+    limits: tuple[Event, ...]
+    in_file_order: tuple[Event, ...]
+    ends_first: tuple[Event, ...]
+
+    def affects(self, version: Version) -> bool:
+        """Whether ``version`` falls in the range (see :func:`is_affected`)."""
+        if self.limits and not any(e.version is None or version < e.version for e in self.limits):
+            return False
+        return _walk_one(version, self.in_file_order) or _walk_one(version, self.ends_first)
+
+
+def compile_range(events: Sequence[Event]) -> CompiledRange:
+    """Order a range's events for :meth:`CompiledRange.affects` (do it once per range)."""
+    return CompiledRange(
+        tuple(e for e in events if e.kind == "limit"),
+        _sorted_events(events, False),
+        _sorted_events(events, True),
+    )
+
+
 def is_affected(version: Version, events: Sequence[Event]) -> bool:
-    """Whether a single version falls in the range (the same union as :func:`affected_intervals`,
-    over a universe of that one version)."""
-    return bool(affected_intervals([_key(version)], events))
+    """Whether a single version falls in the range: the same union as
+    :func:`affected_intervals`, walked directly over the ordered events."""
+    return compile_range(events).affects(version)
+
+
+def _walk_one(version: Version, ordered: Sequence[Event]) -> bool:
+    affected = False
+    for event in ordered:
+        if event.kind == "introduced":
+            if event.version is None or version >= event.version:
+                affected = True
+        elif event.version is None:
+            continue
+        elif event.kind == "fixed":
+            affected = affected and version < event.version
+        elif event.kind == "last_affected":
+            affected = affected and version <= event.version
+    return affected
