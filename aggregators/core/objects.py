@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import os
 import re
-import secrets
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregators.core.errors import ConfigError, PreconditionFailed, StoreError
+from aggregators.core.files import write_atomic
 
 if TYPE_CHECKING:
     from aggregators.core.config import Settings
@@ -131,22 +131,6 @@ def _safe_key(key: str) -> str:
     return key
 
 
-def _write_atomic(path: Path, data: bytes | None = None, source: Path | None = None) -> None:
-    """Write ``data`` (or a copy of ``source``) to ``path`` through a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        if source is not None:
-            shutil.copyfile(source, temp)
-        else:
-            temp.write_bytes(data or b"")
-        with temp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 class LocalObjects(Objects):
     """Objects as files below a directory."""
 
@@ -177,11 +161,11 @@ class LocalObjects(Objects):
 
     def put(self, key: str, data: bytes) -> None:
         """Write a temporary file, then rename it over the key."""
-        _write_atomic(self._path(key), data)
+        write_atomic(self._path(key), data)
 
     def put_file(self, key: str, path: Path) -> None:
         """Copy ``path`` into place (temporary file, then rename)."""
-        _write_atomic(self._path(key), source=path)
+        write_atomic(self._path(key), source=path)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -211,7 +195,7 @@ class LocalObjects(Objects):
         path = self._path(key)
         if not path.is_file():
             return False
-        _write_atomic(dest, source=path)
+        write_atomic(dest, source=path)
         return True
 
     def list_below(self, prefix: str) -> list[ObjectInfo]:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aggregators.core.files import write_atomic
 from aggregators.core.lock import DataRootLock
-from aggregators.store.projects import ProjectStore, read_json, write_atomic, write_json
+from aggregators.store.projects import ProjectStore, read_json, write_json
 
 CURSORS = "cursors.json"
 ENQUEUED = "enqueued.json"

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from aggregators.core.contracts import contract
 from aggregators.core.errors import SeckbError
+from aggregators.core.files import fsync_path, write_atomic
 from aggregators.core.lock import DataRootLock
 from aggregators.core.workspace import Workspace
 
@@ -63,29 +64,6 @@ def check_name(name: str) -> str:
             "starting with a letter or digit"
         )
     return name
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path``: a temporary file beside it, flushed, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    _fsync(path.parent)
 
 
 def write_json(path: Path, document: Any) -> None:
@@ -326,7 +304,7 @@ class ProjectStore:
         for name in TABLES:
             table = contract(name).conform(tables.get(name, contract(name).empty()))
             pq.write_table(table, temp / f"{name}.parquet", compression="zstd")
-            _fsync(temp / f"{name}.parquet")
+            fsync_path(temp / f"{name}.parquet")
             entries[name] = {"file": f"{name}.parquet", "rows": table.num_rows}
         if events is not None:
             write_atomic(temp / EVENTS_FILE, events)
@@ -335,7 +313,7 @@ class ProjectStore:
         write_json(temp / "manifest.json", document)
         final = self.evaluations / evaluation_id
         os.rename(temp, final)
-        _fsync(self.evaluations)
+        fsync_path(self.evaluations)
         return Evaluation(evaluation_id, final, document)
 
     def clean(self) -> None:

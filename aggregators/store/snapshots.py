@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from aggregators import __version__
 from aggregators.core.contracts import contract, contract_text, published_contracts
 from aggregators.core.errors import SnapshotError, StaleRunError
+from aggregators.core.files import fsync_path
 from aggregators.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,6 @@ def write_parquet(table: pa.Table, path: Path) -> None:
         sorting_columns=sorting,
         write_page_index=True,
     )
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def sha256_file(path: Path) -> str:
@@ -159,7 +152,7 @@ def _write_table(staging: Path, name: str, table: pa.Table, now: datetime) -> di
     table = contract(name).conform(table)
     path = staging / f"{name}.parquet"
     write_parquet(table, path)
-    _fsync_path(path)
+    fsync_path(path)
     shipped = staging / CONTRACTS / f"{name}.yaml"
     shipped.write_text(contract_text(name), encoding="utf-8")
     return {
@@ -249,8 +242,8 @@ class SnapshotStore:
         }
         manifest_path = staging / MANIFEST
         manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-        _fsync_path(manifest_path)
-        _fsync_path(staging)
+        fsync_path(manifest_path)
+        fsync_path(staging)
         return self._commit(staging, snapshot_id, manifest, previous)
 
     def _commit(
@@ -264,7 +257,7 @@ class SnapshotStore:
         place, then swap ``LATEST`` (an object store uploads instead: see ``store.remote``)."""
         final = self.ws.snapshots / snapshot_id
         os.rename(staging, final)
-        _fsync_path(self.ws.snapshots)
+        fsync_path(self.ws.snapshots)
         self._point_latest(snapshot_id, previous)
         return Snapshot(snapshot_id, final, manifest)
 
@@ -293,9 +286,9 @@ class SnapshotStore:
                 )
             temp = self.ws.snapshots / f".LATEST.{os.getpid()}.tmp"
             temp.write_text(snapshot_id + "\n", encoding="utf-8")
-            _fsync_path(temp)
+            fsync_path(temp)
             os.replace(temp, self.ws.latest_pointer)
-            _fsync_path(self.ws.snapshots)
+            fsync_path(self.ws.snapshots)
         finally:
             os.close(lock)  # releases the flock
 
