@@ -146,13 +146,19 @@ class PyPISource(HttpSource):
             "projects": len(tracked),
             "max_serial": stats.pop("max_serial"),
         }
-        changed = not self._same_as_before(state, tables)
+        changed = not self._same_as_before(state, tables, old_packages, old_releases)
         return SourceResult(SOURCE, UPDATED if changed else UNCHANGED, lineage, tables, stats)
 
     @staticmethod
-    def _same_as_before(state: RunState, tables: dict[str, pa.Table]) -> bool:
+    def _same_as_before(
+        state: RunState,
+        tables: dict[str, pa.Table],
+        old_packages: pa.Table | None,
+        old_releases: pa.Table | None,
+    ) -> bool:
         """Whether the new tables hold what the previous snapshot held (fetch times and ETags
-        aside): a mirror that sends no ETag must not make every run an update."""
+        aside): a mirror that sends no ETag must not make every run an update. The previous
+        tables are the ones the update already read."""
         previous = state.previous
         if previous is None:
             return False
@@ -160,8 +166,8 @@ class PyPISource(HttpSource):
         if errors is not None:
             errors = errors.filter(pc.equal(errors.column("source"), SOURCE))
         return (
-            same_content(previous.read("packages"), tables["packages"], ("fetched_at", "etag"))
-            and same_content(previous.read("releases"), tables["releases"])
+            same_content(old_packages, tables["packages"], ("fetched_at", "etag"))
+            and same_content(old_releases, tables["releases"])
             and same_content(errors, tables["ingest_errors"])
         )
 

@@ -103,7 +103,11 @@ class ScorecardSource(HttpSource):
         now = utcnow()
         wanted = repositories(state.table("packages"), state.packages)
         everyone = wanted if state.packages is None else repositories(state.table("packages"), None)
-        old_rows, old_checks = self._previous(state)
+        before = {
+            name: state.previous.read(name) if state.previous else None
+            for name in ("scorecards", "scorecard_checks")
+        }
+        old_rows, old_checks = _by_repository(before["scorecards"], before["scorecard_checks"])
         due = self._due(wanted, old_rows, now)
         answers = self._ask_all(due, now, progress)
         self._check_outage(answers, old_rows)
@@ -131,10 +135,8 @@ class ScorecardSource(HttpSource):
             "oldest_result": min(dates).isoformat() if dates else None,
             "newest_result": max(dates).isoformat() if dates else None,
         }
-        previous = state.previous
-        unchanged = previous is not None and all(
-            same_content(previous.read(name), tables[name], ("fetched_at",))
-            for name in ("scorecards", "scorecard_checks")
+        unchanged = state.previous is not None and all(
+            same_content(old, tables[name], ("fetched_at",)) for name, old in before.items()
         )
         return SourceResult(SOURCE, UNCHANGED if unchanged else UPDATED, lineage, tables, stats)
 
@@ -216,19 +218,17 @@ class ScorecardSource(HttpSource):
             checks.extend(found)
         return rows, checks
 
-    @staticmethod
-    def _previous(
-        state: RunState,
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-        previous = state.previous
-        cards = previous.read("scorecards") if previous else None
-        checks = previous.read("scorecard_checks") if previous else None
-        rows = {r["repository"]: r for r in cards.to_pylist()} if cards is not None else {}
-        by_repo: dict[str, list[dict[str, Any]]] = {}
-        if checks is not None:
-            for row in checks.to_pylist():
-                by_repo.setdefault(row["repository"], []).append(row)
-        return rows, by_repo
+
+def _by_repository(
+    cards: pa.Table | None, checks: pa.Table | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The previous snapshot's results and checks, keyed by repository."""
+    rows = {r["repository"]: r for r in cards.to_pylist()} if cards is not None else {}
+    by_repo: dict[str, list[dict[str, Any]]] = {}
+    if checks is not None:
+        for row in checks.to_pylist():
+            by_repo.setdefault(row["repository"], []).append(row)
+    return rows, by_repo
 
 
 def _empty(status: str, reason: str) -> dict[str, Any]:
