@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aggregators.core.versions import parse_version
+from aggregators.knowledge.policy import meets_threshold
 
 if TYPE_CHECKING:
     from aggregators.clients.lookup import KnowledgeBase, VersionSecurity
     from aggregators.store.snapshots import Snapshot
 
 THRESHOLDS = ("low", "medium", "high", "critical")
-RATING_LEVEL = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 STATUSES = (
     "vulnerable",
     "ok",
@@ -184,9 +184,9 @@ def fails(row: AuditRow, threshold: str, allow_unknown: bool) -> bool:
         return False
     if row.status != "vulnerable":
         return not allow_unknown
-    if row.unscored_advisories or row.max_cvss_rating is None:
+    if row.unscored_advisories:
         return True  # an advisory without a score meets every threshold
-    return RATING_LEVEL.get(row.max_cvss_rating.lower(), 4) >= RATING_LEVEL[threshold]
+    return meets_threshold(row.max_cvss_rating, threshold)
 
 
 def mark_failures(rows: Iterable[AuditRow], threshold: str | None, allow_unknown: bool) -> int:
