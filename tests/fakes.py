@@ -79,8 +79,12 @@ class FakeServer:
                 if reply.action == "truncate":
                     self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(reply.body)
-                self.wfile.flush()
+                try:
+                    self.wfile.write(reply.body)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+                    self.close_connection = True
+                    return
                 if reply.action == "truncate":
                     self.close_connection = True
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, MISSING, screenshot
 
 from aggregators.cli.main import main
 from aggregators.clients.report.data import ReportData
 from aggregators.clients.report.page import _riskiest_table
-
-CHROMIUM = next(
-    (shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None
-)
 
 
 def write_report(home: Path, target: Path, capsys: pytest.CaptureFixture[str]) -> str:
@@ -89,9 +84,7 @@ def test_report_without_a_snapshot_says_where_it_looked(
     assert f"no snapshots yet in {tmp_path / 'snapshots'}" in err
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)"
-)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 def test_the_report_renders_in_headless_chromium(
     full_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -99,29 +92,7 @@ def test_the_report_renders_in_headless_chromium(
 
     target = tmp_path / "report.html"
     write_report(full_home, target, capsys)
-    shot = tmp_path / "report.png"
-    assert CHROMIUM is not None
-    done = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'chromium'}",
-            f"--screenshot={shot}",
-            "--window-size=1280,1800",
-            target.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    shot = screenshot(target.as_uri(), tmp_path / "report.png", 1280, 1800)
     with Image.open(shot) as image:
         assert image.size == (1280, 1800)
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)

@@ -102,6 +102,37 @@ def serving_home(
         yield url
 
 
+def error_of(answer: requests.Response, status: int) -> str:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/json")
+    body = answer.json()
+    assert set(body) == {"code", "message"} and body["message"]
+    message: str = body["message"]
+    return message
+
+
+def raw(url: str, request: bytes, timeout: float = 10) -> bytes:
+    """Send raw bytes on a new connection; everything the server answers until it closes."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_error(response: bytes, status: int) -> str:
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+    assert b"content-type: application/json" in head.lower()
+    message: str = json.loads(body)["message"]
+    return message
+
+
 def latest(home: Path) -> Snapshot:
     """The latest snapshot of a data root."""
     snapshot = SnapshotStore(Workspace(home)).latest()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 from kb_snapshots import build_home
-from server.support import serving_home
+from server.support import error_of, json_error, raw, serving_home
 
 from aggregators.clients.server.limits import Limits
 
@@ -40,40 +40,9 @@ def still_serving(url: str) -> None:
     assert [v["id"] for v in answer.json()["vulns"]] == ["PYSEC-1"]
 
 
-def error_of(answer: requests.Response, status: int) -> str:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith("application/json")
-    body = answer.json()
-    assert set(body) == {"code", "message"} and body["message"]
-    message: str = body["message"]
-    return message
-
-
 def post(url: str, path: str, body: Any, **kwargs: Any) -> requests.Response:
     data = body if isinstance(body, (bytes, str, Iterator)) else json.dumps(body)
     return requests.post(f"{url}{path}", data=data, timeout=10, **kwargs)
-
-
-def raw(url: str, request: bytes, timeout: float = 10) -> bytes:
-    """Send raw bytes on a new connection; everything the server answers until it closes."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.sendall(request)
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def json_error(response: bytes, status: int) -> str:
-    head, _, body = response.partition(b"\r\n\r\n")
-    assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
-    assert b"content-type: application/json" in head.lower()
-    message: str = json.loads(body)["message"]
-    return message
 
 
 @pytest.mark.parametrize(

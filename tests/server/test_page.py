@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import re
 import struct
-import subprocess
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from browser import CHROMIUM, MISSING, screenshot
 from server.support import build_demo_home, serving_home
 
 from aggregators.clients.server.chart import release_axis, timeline_svg
 
-CHROMIUM = Path("/usr/bin/chromium")
 RED, GREEN = (0xCF, 0x22, 0x2E), (0x1A, 0x7F, 0x37)
 
 
@@ -113,30 +112,9 @@ def png_pixels(path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
     return width, height, pixels  # type: ignore[return-value]
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="headless Chromium is not installed at /usr/bin/chromium "
-    "(apt-get install chromium to run this test)",
-)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 def test_page_in_headless_chromium(url: str, tmp_path: Path) -> None:
-    shot = tmp_path / "demo-web.png"
-    command = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}",
-        "--window-size=1280,900",
-        f"{url}/packages/demo-web",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    shot = screenshot(f"{url}/packages/demo-web", tmp_path / "demo-web.png", 1280, 900)
     width, height, pixels = png_pixels(shot)
     assert (width, height) == (1280, 900)
     colours = set(pixels)
