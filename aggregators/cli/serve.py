@@ -1,5 +1,6 @@
 """``seckb serve``: the knowledge base over HTTP — OSV API v1 for pip-audit and uv, seckb's own
-JSON API, package pages — from the latest snapshot, following new ones without a restart."""
+JSON API, package pages, and a package index that keeps blocked releases out of pip and uv
+resolutions — from the latest snapshot, following new ones without a restart."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def add_parser(
     p = sub.add_parser(
         "serve",
         parents=[common],
-        help="serve the knowledge base over HTTP (OSV API for pip-audit and uv, JSON, HTML)",
+        help="serve the knowledge base over HTTP (OSV API for pip-audit and uv, a package index "
+        "for pip and uv, JSON, HTML)",
     )
     p.add_argument(
         "--host",
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     the signal says (130 for Ctrl-C, 143 for SIGTERM); errors raise."""
     from aggregators.clients.server.app import create_app, serve
     from aggregators.clients.server.holder import SnapshotHolder
+    from aggregators.clients.server.index import PackageIndex
     from aggregators.core.workspace import Workspace
     from aggregators.store.locations import open_store
     from aggregators.store.locations import where as published_in
@@ -48,6 +51,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not 0 < args.port < 65536:
         raise SeckbError(f"--port must be between 1 and 65535, not {args.port}")
     settings = settings_from(args)
+    index = PackageIndex.from_settings(settings)  # a broken policy file stops the start
     store = open_store(settings)  # --from, snapshot_url, the store or the data root
     holder = SnapshotHolder(Workspace(settings.home), snapshot_id=args.snapshot, store=store)
     holder.open()
@@ -68,12 +72,17 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     following = "following LATEST" if args.snapshot is None else "fixed"
     out.print(
         f"seckb serve: {where} (snapshot {view.id if view else 'none yet'}, {following}); "
-        f"OSV API: {where}/v1/query, docs: {where}/docs",
+        f"OSV API: {where}/v1/query, index: {where}/simple/ ({settings.index_mode}) and "
+        f"{where}/strict/simple/ (hide) over {', '.join(settings.index_upstreams)}, "
+        f"docs: {where}/docs",
         highlight=False,
         soft_wrap=True,
     )
     app = create_app(
-        holder, max_age=timedelta(hours=settings.max_age_hours), api_token=settings.api_token
+        holder,
+        max_age=timedelta(hours=settings.max_age_hours),
+        api_token=settings.api_token,
+        index=index,
     )
     serve(app, args.host, args.port)
     return EXIT_OK

@@ -122,6 +122,7 @@ class AdvisoryFacts:
     withdrawn: bool
     cvss_score: float | None
     cvss_rating: str | None
+    aliases: tuple[str, ...] = ()
 
 
 def read_advisory_facts(snapshot: Snapshot, ids: Iterable[str]) -> dict[str, AdvisoryFacts]:

@@ -248,6 +248,11 @@ class KnowledgeBase:
             listed=False,
         )
 
+    def listed(self, package: str, version: str) -> VersionSecurity | None:
+        """The listed release ``version`` of ``package`` (PEP 503 name), or ``None``: a probe
+        that never reads advisories (:meth:`lookup` judges unlisted versions too)."""
+        return self._index.get((package, canonical_version(version)))
+
     def versions(self, package: str) -> Sequence[VersionSecurity]:
         """Every known release of ``package``, oldest first."""
         return self._by_package.get(normalize_name(package), [])

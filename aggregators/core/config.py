@@ -121,6 +121,38 @@ class Settings:
     """Apprise URLs (Slack, Teams, e-mail...) sent a short summary (needs ``seckb[notify]``)."""
     api_token: str = field(default="", repr=False)
     """Bearer token of the server's write endpoints; empty: every write is refused."""
+    index_upstreams: tuple[str, ...] = ("https://pypi.org/simple/",)
+    """Upstream indexes of ``seckb serve``'s ``/simple/`` (any PEP 691 or PEP 503 index: PyPI,
+    devpi, Artifactory...), asked in order: the first that has a project serves its page."""
+    index_mode: str = "yank"
+    """What ``/simple/`` does with a blocked file: ``yank`` (PEP 592, with the reason) or
+    ``hide`` (left out); ``/strict/simple/`` always hides."""
+    index_fresh_seconds: float = 600.0
+    """An upstream page fetched less than this long ago is served without asking again; after
+    that it is revalidated (ETag, else the page's serial)."""
+    index_timeout_seconds: float = 15.0
+    """Read timeout of one upstream request (the connect timeout is a third, at most 5 s)."""
+    index_attempts: int = 2
+    """Attempts per upstream request (connection errors, 429 and 5xx are retried)."""
+    index_max_page_bytes: int = 64 << 20
+    """Largest upstream project page read; a larger one is refused (502)."""
+    index_cache_mb: int = 512
+    """Memory kept for upstream pages and their rendered forms (least recently used dropped)."""
+    index_client_max_age: int = 60
+    """``Cache-Control: max-age`` of the index's pages: how long pip and uv may reuse a page
+    without asking again (they revalidate with its ETag after that)."""
+    policy_severity: str = "any"
+    """Advisories at or above this CVSS rating block a release in the index (any, low, medium,
+    high, critical); an unscored advisory reaches every threshold."""
+    policy_bandit_statuses: tuple[str, ...] = ()
+    """Bandit statuses that block a release (for example ``partial``); empty: none."""
+    policy_bandit_max_high: int = -1
+    """A release with more high-severity Bandit findings than this is blocked; -1: off."""
+    policy_scorecard_min: float = 0.0
+    """A release whose repository's Scorecard score is below this is blocked; 0: off."""
+    policy_file: str = ""
+    """A TOML file of accepted risks (``[[accept]]``) and rules (``[rules]``, over the settings'),
+    re-read by ``seckb serve`` when it changes."""
 
     @property
     def snapshots_dir(self) -> Path:
@@ -166,57 +198,70 @@ def git_location(url: str) -> str:
     return str(Path(url).expanduser().resolve())
 
 
+_AT_LEAST_ONE = ("keep_snapshots", "workers")
+_POSITIVE = (
+    "max_advisory_bytes",
+    "pypi_concurrency",
+    "http_attempts",
+    "sdist_max_bytes",
+    "archive_max_members",
+    "archive_max_total_bytes",
+    "archive_max_file_bytes",
+    "bandit_memory_mb",
+    "http_timeout_seconds",
+    "git_timeout_seconds",
+    "bandit_timeout_seconds",
+    "scorecard_concurrency",
+    "index_timeout_seconds",
+    "index_attempts",
+    "index_max_page_bytes",
+    "index_cache_mb",
+)
+_NOT_NEGATIVE = (
+    "prune_grace_hours",
+    "lock_wait_seconds",
+    "http_backoff_max_seconds",
+    "scorecard_refresh_days",
+    "scorecard_stale_days",
+    "parallel_min_files",
+    "task_retries",
+    "http_host_failures",
+    "heartbeat_seconds",
+    "scan_latest",
+    "index_fresh_seconds",
+    "index_client_max_age",
+    "policy_scorecard_min",
+)
+_HTTP_URLS = ("scorecard_url", "pypi_url", "notify_webhooks", "index_upstreams")
+"""Settings holding http(s) URLs (one, or a list)."""
+
+
 def _validate(settings: Settings) -> Settings:
-    if settings.keep_snapshots < 1:
-        raise ConfigError("keep_snapshots must be at least 1")
-    if settings.prune_grace_hours < 0:
-        raise ConfigError("prune_grace_hours must not be negative")
-    for name in ("store_url", "snapshot_url"):
-        validate_url(getattr(settings, name), name)
-    if settings.workers < 1:
-        raise ConfigError("workers must be at least 1")
-    if settings.max_advisory_bytes < 1:
-        raise ConfigError("max_advisory_bytes must be positive")
-    if settings.lock_wait_seconds < 0:
-        raise ConfigError("lock_wait_seconds must not be negative")
-    if not settings.advisory_db_url:
-        raise ConfigError("advisory_db_url must not be empty")
-    for name in (
-        "pypi_concurrency",
-        "http_attempts",
-        "sdist_max_bytes",
-        "archive_max_members",
-        "archive_max_total_bytes",
-        "archive_max_file_bytes",
-        "bandit_memory_mb",
-    ):
+    for name in _AT_LEAST_ONE:
         if getattr(settings, name) < 1:
-            raise ConfigError(f"{name} must be positive")
-    for name in ("http_timeout_seconds", "git_timeout_seconds", "bandit_timeout_seconds"):
+            raise ConfigError(f"{name} must be at least 1")
+    for name in _POSITIVE:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
-    for name in (
-        "http_backoff_max_seconds",
-        "scorecard_refresh_days",
-        "scorecard_stale_days",
-        "parallel_min_files",
-        "task_retries",
-        "http_host_failures",
-        "heartbeat_seconds",
-    ):
+    for name in _NOT_NEGATIVE:
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} must not be negative")
-    if settings.scan_latest < 0:
-        raise ConfigError("scan_latest must not be negative")
-    if settings.scorecard_concurrency < 1:
-        raise ConfigError("scorecard_concurrency must be positive")
-    if not settings.scorecard_url.startswith(("http://", "https://")):
-        raise ConfigError(f"scorecard_url must be an http(s) URL, not {settings.scorecard_url!r}")
-    if not settings.pypi_url.startswith(("http://", "https://")):
-        raise ConfigError(f"pypi_url must be an http(s) URL, not {settings.pypi_url!r}")
-    for url in settings.notify_webhooks:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"notify_webhooks must be http(s) URLs, not {url!r}")
+    for name in _HTTP_URLS:
+        value = getattr(settings, name)
+        for url in (value,) if isinstance(value, str) else value:
+            if not url.startswith(("http://", "https://")):
+                what = "an http(s) URL" if isinstance(value, str) else "http(s) URLs"
+                raise ConfigError(f"{name} must be {what}, not {url!r}")
+    for name in ("store_url", "snapshot_url"):
+        validate_url(getattr(settings, name), name)
+    if not settings.advisory_db_url:
+        raise ConfigError("advisory_db_url must not be empty")
+    if not settings.index_upstreams:
+        raise ConfigError("index_upstreams must name at least one index")
+    if settings.index_mode not in ("yank", "hide"):
+        raise ConfigError(f"index_mode must be yank or hide, not {settings.index_mode!r}")
+    if settings.policy_bandit_max_high < -1:
+        raise ConfigError("policy_bandit_max_high must be -1 (off) or a number of findings")
     return settings
 
 

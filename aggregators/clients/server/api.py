@@ -159,4 +159,6 @@ async def metrics(request: Request) -> Response:
         "cached": view.cached_verdicts if view else 0,
     }
     text = state.metrics.render(numbers, utcnow())
+    if state.index is not None:
+        text += "\n".join(state.index.metrics_lines()) + "\n"
     return Response(text, media_type=CONTENT_TYPE)

@@ -18,9 +18,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from aggregators import __version__
-from aggregators.clients.server import api, osv, page, projects
+from aggregators.clients.server import api, osv, page, projects, simple
 from aggregators.clients.server.errors import install_handlers
 from aggregators.clients.server.holder import SnapshotHolder
+from aggregators.clients.server.index import PackageIndex
 from aggregators.clients.server.limits import Guard, Limits
 from aggregators.clients.server.metrics import Metrics, MetricsMiddleware
 from aggregators.clients.server.protocol import GuardedH11Protocol
@@ -32,7 +33,12 @@ Bandit, OpenSSF Scorecard), served read-only from the latest published snapshot.
 
 The `/v1/query`, `/v1/querybatch` and `/v1/vulns/{id}` endpoints follow the OSV API v1 for the
 PyPI ecosystem: point `pip-audit -s osv --osv-url http://HOST/v1/query` or
-`uv audit --service-url http://HOST` at this server. Errors are `{"code", "message"}`."""
+`uv audit --service-url http://HOST` at this server.
+
+`/simple/` is a package index (PEP 503 HTML, PEP 691 JSON) in front of the upstream index
+(PyPI by default) that keeps releases seckb knows are bad out of pip and uv resolutions:
+`pip install --index-url http://HOST/simple/ ...`, `uv pip install --index-url
+http://HOST/strict/simple/ ...`. Errors are `{"code", "message"}`."""
 
 
 def create_app(
@@ -41,9 +47,11 @@ def create_app(
     limits: Limits | None = None,
     page_size: int = 1000,
     api_token: str = "",
+    index: PackageIndex | None = None,
 ) -> FastAPI:
     """The app serving ``holder``'s snapshot; it starts following ``LATEST`` on startup (and
-    stops on shutdown) when ``holder`` does."""
+    stops on shutdown) when ``holder`` does. With ``index``, it serves the package index
+    (``/simple/``, ``/strict/simple/``, ``/v1/policy``)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -62,11 +70,12 @@ def create_app(
     )
     limits = limits or Limits()
     metrics = Metrics()
-    app.state.seckb = ServerState(holder, limits, metrics, max_age, page_size)
+    app.state.seckb = ServerState(holder, limits, metrics, max_age, page_size, index)
     install_handlers(app)
     app.include_router(osv.router)
     app.include_router(api.router)
     app.include_router(page.router)
+    app.include_router(simple.router)
     projects.install(app, holder.workspace, api_token)  # /v1/projects: writes need the token
     app.add_api_route("/", _index, methods=["GET"], include_in_schema=False)
     app.add_middleware(Guard, limits=limits)
@@ -86,6 +95,7 @@ async def _index(request: Request) -> JSONResponse:
             "osv": ["/v1/query", "/v1/querybatch", "/v1/vulns/{id}"],
             "seckb": ["/v1/packages/{name}", "/v1/audit", "/healthz", "/metrics"],
             "pages": ["/packages/{name}"],
+            "index": ["/simple/", "/strict/simple/", "/v1/policy/{package}"],
         }
     )
 

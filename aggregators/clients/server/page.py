@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from aggregators.clients.server.chart import scorecard_svg, timeline_svg
 from aggregators.clients.server.packages import package_document
 from aggregators.clients.server.state import package_name, server_state
+from aggregators.knowledge.policy import Verdict
 
 router = APIRouter(tags=["pages"])
 HEADERS = {
@@ -113,8 +114,42 @@ SCAN_HEADERS = ("release", "status", "files analysed", "skipped", "findings H / 
 ADVISORY_HEADERS = ("id", "aliases", "severity", "fixed in", "versions", "summary")
 
 
-def render_page(document: dict[str, Any]) -> str:
-    """The HTML page of a ``seckb.package/1`` document."""
+def _policy_section(verdicts: Sequence[Verdict] | None, digest: str) -> str:
+    """The index policy's verdict on each release, newest first (blocked ones marked)."""
+    if verdicts is None:
+        return ""
+    blocked = sum(v.blocked for v in verdicts)
+    rows = [
+        [
+            _t(v.version),
+            '<span class="bad">blocked</span>' if v.blocked else '<span class="ok">allowed</span>',
+            _t(
+                v.message(300)
+                if v.blocked
+                else "; ".join(
+                    [
+                        f"accepted risk: {risk.reason} (until {risk.expires})"
+                        for _r, risk in v.accepted
+                    ]
+                    + list(v.notes)
+                )
+            ),
+        ]
+        for v in verdicts
+    ]
+    return (
+        f'<h2>Under the index policy</h2><p class="meta">policy {_t(digest)}: '
+        f'<span class="bad">{blocked} blocked</span> of {len(verdicts)} release(s): '
+        "<code>/simple/</code> yanks them, <code>/strict/simple/</code> leaves them out</p>"
+        f"{_table(('release', 'verdict', 'why'), rows)}"
+    )
+
+
+def render_page(
+    document: dict[str, Any], verdicts: Sequence[Verdict] | None = None, digest: str = ""
+) -> str:
+    """The HTML page of a ``seckb.package/1`` document (with the index policy's ``verdicts``
+    on its releases, newest first, when the server has an index)."""
     name = _t(document["package"])
     checks = document["scorecard_checks"]
     timeline = timeline_svg(document["releases"], document["advisories"], document["bandit_scans"])
@@ -126,13 +161,20 @@ def render_page(document: dict[str, Any]) -> str:
         f"<h2>Releases over time and the advisories affecting them</h2>{LEGEND}{timeline}"
         f'<div class="charts"><div><h2>Scorecard checks</h2>{scorecard_svg(checks)}</div>'
         f"<div><h2>Bandit analyses</h2>{scans}</div></div>"
-        f"<h2>Advisories</h2>{advisories}</body></html>"
+        f"<h2>Advisories</h2>{advisories}{_policy_section(verdicts, digest)}</body></html>"
     )
 
 
 @router.get("/packages/{name}", response_class=HTMLResponse)
 async def package_page(name: str, request: Request) -> HTMLResponse:
     """A package's page: releases, advisories, fixes, Bandit and Scorecard, drawn."""
-    view = server_state(request).holder.require()
-    document = await run_in_threadpool(package_document, view, package_name(name))
-    return HTMLResponse(render_page(document), headers=HEADERS)
+    state = server_state(request)
+    view = state.holder.require()
+    package = package_name(name)
+    document = await run_in_threadpool(package_document, view, package)
+    verdicts, digest = None, ""
+    if state.index is not None:
+        judge, key = state.index.judge(view)
+        digest = key[1]
+        verdicts = [judge.verdict(package, r["version"]) for r in reversed(document["releases"])]
+    return HTMLResponse(render_page(document, verdicts, digest), headers=HEADERS)

@@ -55,7 +55,9 @@ def _errors(*statuses: int) -> Responses:
         408: "the request did not arrive in time",
         413: "body or batch too large",
         415: "content type not accepted",
-        503: "no snapshot is being served yet",
+        406: "none of the accepted media types is served",
+        502: "the upstream index did not answer, and no page of it is cached",
+        503: "no snapshot is being served yet (or the index is not configured)",
     }
     return {status: _json(ERROR, words[status]) for status in statuses}
 
@@ -138,4 +140,23 @@ PACKAGE_RESPONSES: Responses = {
 HEALTH_RESPONSES: Responses = {
     200: _json({"type": "object"}, "a snapshot is served and is fresh"),
     503: _json({"type": "object"}, "no snapshot, or older than max_age_hours"),
+}
+SIMPLE_RESPONSES: Responses = {
+    200: {
+        "description": "the page: PEP 691 JSON or PEP 503 HTML as `Accept` asks; blocked files "
+        "yanked with the reason (`/simple/`) or left out (`/strict/simple/`); the `X-Seckb-*` "
+        "headers name the snapshot and policy that decided it",
+        "content": {
+            "application/vnd.pypi.simple.v1+json": {"schema": {"type": "object"}},
+            "application/vnd.pypi.simple.v1+html": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    },
+    301: {"description": "the project name is not PEP 503-normalized: its normalized URL"},
+    304: {"description": "the page did not change (`If-None-Match`)"},
+    **_errors(400, 404, 406, 502, 503),
+}
+POLICY_RESPONSES: Responses = {
+    200: _json({"type": "object"}, "the seckb.policy/1 document: each version's verdict"),
+    **_errors(400, 503),
 }

@@ -17,6 +17,7 @@ from aggregators.core.versions import parse_version
 
 if TYPE_CHECKING:
     from aggregators.clients.server.holder import SnapshotHolder
+    from aggregators.clients.server.index import PackageIndex
     from aggregators.clients.server.limits import Limits
     from aggregators.clients.server.metrics import Metrics
 
@@ -38,6 +39,8 @@ class ServerState:
     metrics: Metrics
     max_age: timedelta
     page_size: int = 1000
+    index: PackageIndex | None = None
+    """The package index (``/simple/``), when the server has one."""
 
 
 def server_state(request: Request) -> ServerState:

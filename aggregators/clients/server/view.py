@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pyarrow.parquet as pq
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from aggregators.clients.lookup import KnowledgeBase
     from aggregators.store.snapshots import Snapshot
 
+V = TypeVar("V")
 OSV_TABLE = "osv_records"
 SECURITY = "package_version_security"
 CACHE_SIZE = 200_000
@@ -63,16 +64,16 @@ class OsvRecords:
         return ids[0] if ids else None
 
 
-class BoundedCache:
+class BoundedCache(Generic[V]):
     """A thread-safe least-recently-used mapping of at most ``size`` entries."""
 
     def __init__(self, size: int) -> None:
         """Start empty."""
         self.size = size
-        self._items: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> tuple[str, ...] | None:
+    def get(self, key: tuple[str, str]) -> V | None:
         """The value of ``key`` (now most recently used), or ``None``."""
         with self._lock:
             value = self._items.get(key)
@@ -80,7 +81,7 @@ class BoundedCache:
                 self._items.move_to_end(key)
             return value
 
-    def put(self, key: tuple[str, str], value: tuple[str, ...]) -> None:
+    def put(self, key: tuple[str, str], value: V) -> None:
         """Store ``value``, dropping the least recently used entry when full."""
         with self._lock:
             self._items[key] = value
@@ -105,14 +106,18 @@ class View:
         packages = _read(snapshot, "advisory_packages")
         ranges = _read(snapshot, "advisory_ranges")
         self.advisories: dict[str, PackageAdvisories] = group_advisories(packages, ranges)
-        rows = _read(snapshot, "advisories", ["id", "withdrawn", "cvss_score", "cvss_rating"])
+        rows = _read(
+            snapshot, "advisories", ["id", "aliases", "withdrawn", "cvss_score", "cvss_rating"]
+        )
         self.facts = {
-            r["id"]: AdvisoryFacts(r["withdrawn"] is not None, r["cvss_score"], r["cvss_rating"])
+            r["id"]: AdvisoryFacts(
+                r["withdrawn"] is not None, r["cvss_score"], r["cvss_rating"], tuple(r["aliases"])
+            )
             for r in rows
         }
         self.osv = self._osv_records() if OSV_TABLE in snapshot.tables else None
         self._listed = self._listed_releases() if kb is not None else {}
-        self._cache = BoundedCache(CACHE_SIZE)
+        self._cache: BoundedCache[tuple[str, ...]] = BoundedCache(CACHE_SIZE)
 
     def _listed_releases(self) -> dict[tuple[str, str], tuple[str, ...]]:
         """(package, canonical version) -> active advisories, for every listed release."""
