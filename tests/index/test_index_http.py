@@ -99,6 +99,8 @@ def test_a_page_not_changed_answers_304(url: str) -> None:
     )
     assert again.status_code == 304 and again.content == b""
     assert again.headers["X-Seckb-Snapshot"] == first.headers["X-Seckb-Snapshot"]
+    metrics = requests.get(f"{url}/metrics", timeout=10).text  # answered from the cache
+    assert 'route="/strict/simple/{project}/",status="304"' in metrics
     html = requests.get(
         f"{url}/strict/simple/vulnlib/", headers={"If-None-Match": etag}, timeout=10
     )

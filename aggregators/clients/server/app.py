@@ -78,6 +78,7 @@ def create_app(
     app.include_router(simple.router)
     projects.install(app, holder.workspace, api_token)  # /v1/projects: writes need the token
     app.add_api_route("/", _index, methods=["GET"], include_in_schema=False)
+    app.add_middleware(simple.FastPath, state=app.state.seckb)  # inside the guard and metrics
     app.add_middleware(Guard, limits=limits)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -73,6 +73,9 @@ class Guard:
         if problem is not None:
             await _reply(send, *problem)
             return
+        if not _has_body(scope):  # a GET, most of the traffic: nothing to read or cap
+            await self.app(scope, receive, send)
+            return
         try:
             body = await asyncio.wait_for(
                 _read_body(receive, cap), self.limits.body_timeout_seconds
@@ -101,6 +104,14 @@ def _declared_problem(scope: Scope, cap: int) -> tuple[int, str] | None:
             if declared > cap:
                 return 413, f"request body larger than {cap} bytes ({declared} declared)"
     return None
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a ``Content-Length`` above 0, or chunks)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 async def _read_body(receive: Receive, cap: int) -> bytes | None:

@@ -15,16 +15,19 @@ upstream lists the project.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aggregators.clients.server.errors import ApiError
 from aggregators.clients.server.index import PackageIndex, Served
 from aggregators.clients.server.schemas import POLICY_RESPONSES, SIMPLE_RESPONSES
-from aggregators.clients.server.state import package_name, pep440, server_state
+from aggregators.clients.server.state import ServerState, package_name, pep440, server_state
 from aggregators.clients.simple.render import negotiate, served_types
 from aggregators.clients.upstream import Answer, NotFound, UpstreamError
 
@@ -49,17 +52,18 @@ def _kind(request: Request) -> str:
     return kind
 
 
-def _send(request: Request, served: Served) -> Response:
+def _reply(served: Served, if_none_match: str | None) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of a served page: ``304`` when ``If-None-Match`` names it."""
     headers = {**served.headers, "ETag": served.etag}
-    if served.etag in _tags(request.headers.get("if-none-match")):
-        return Response(status_code=304, headers=headers)
-    return Response(served.rendered.body, media_type=served.rendered.content_type, headers=headers)
+    tags = {t.strip().removeprefix("W/") for t in (if_none_match or "").split(",")}
+    if served.etag in tags:
+        return 304, headers, b""
+    return 200, {**headers, "Content-Type": served.rendered.content_type}, served.rendered.body
 
 
-def _tags(value: str | None) -> set[str]:
-    if not value:
-        return set()
-    return {t.strip().removeprefix("W/") for t in value.split(",")}
+def _send(request: Request, served: Served) -> Response:
+    status, headers, body = _reply(served, request.headers.get("if-none-match"))
+    return Response(body, status_code=status, headers=headers)
 
 
 async def _root(request: Request, mode: str, base: str) -> Response:
@@ -138,3 +142,63 @@ async def policy(
     view = server_state(request).holder.require()
     document = await run_in_threadpool(index.explain, view, name, asked)
     return JSONResponse(document)
+
+
+_ROUTES = {
+    DEFAULT: SimpleNamespace(path=DEFAULT + "{project}/"),
+    STRICT: SimpleNamespace(path=STRICT + "{project}/"),
+}
+
+
+class FastPath:
+    """ASGI middleware answering a project page that is cached, fresh and rendered without the
+    framework (no routing, no request object): under load, what the index adds to the
+    upstream's own answer stays small. Anything else — another path, a name to redirect, a
+    ``format`` parameter, a page to fetch or render, an error — goes to the routes above."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        """Wrap ``app``, answering from ``state``'s index."""
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer from the cache when possible, else pass the request on."""
+        reply = self._cached(scope) if scope["type"] == "http" else None
+        if reply is None:
+            await self.app(scope, receive, send)
+            return
+        status, headers, body = reply
+        start = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        start.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": start})
+        await send({"type": "http.response.body", "body": body})
+
+    def _cached(self, scope: Scope) -> tuple[int, dict[str, str], bytes] | None:
+        index, view = self.state.index, self.state.holder.view
+        path: str = scope["path"]
+        if index is None or view is None or scope["method"] != "GET" or scope["query_string"]:
+            return None
+        prefix = STRICT if path.startswith(STRICT) else DEFAULT
+        name = path[len(prefix) : -1]
+        if not path.startswith(prefix) or not path.endswith("/") or not _NORMALIZED.match(name):
+            return None
+        headers = dict(scope["headers"])
+        kind = negotiate(_header(headers, b"accept"))
+        answer = index.upstream.peek(name) if kind is not None else None
+        if kind is None or answer is None:
+            return None
+        mode = "hide" if prefix == STRICT else index.mode
+        served = index.page(view, answer, mode, kind, render=False)
+        if served is None:
+            return None
+        scope["route"] = _ROUTES[prefix]  # the metrics count it under its route
+        return _reply(served, _header(headers, b"if-none-match"))
+
+
+_NORMALIZED = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+"""A PEP 503-normalized project name (anything else takes the route: redirect or 400)."""
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1") if value is not None else None

@@ -38,14 +38,18 @@ class Blocked:
     malicious: bool = False
 
     def to_json(self) -> dict[str, object]:
-        """A JSON-ready dict (the ``_seckb`` object of a page, ``/v1/policy``)."""
-        return {
+        """A JSON-ready dict (the ``_seckb`` object of a page): the files by name when they
+        were left out; yanked files are in the page, each with the reason."""
+        found: dict[str, object] = {
             "version": self.version,
             "action": self.action,
-            "files": list(self.files),
+            "file_count": len(self.files),
             "reason": self.reason,
             "malicious": self.malicious,
         }
+        if self.action == "hidden":
+            found["files"] = list(self.files)
+        return found
 
 
 @dataclass(frozen=True)
@@ -55,16 +59,10 @@ class GatedPage:
     page: ProjectPage
     mode: str
     blocked: tuple[Blocked, ...]
-
-    @property
-    def hidden_files(self) -> int:
-        """Files left out."""
-        return sum(len(b.files) for b in self.blocked if b.action == "hidden")
-
-    @property
-    def yanked_files(self) -> int:
-        """Files seckb marked yanked."""
-        return sum(len(b.files) for b in self.blocked if b.action == "yanked")
+    hidden_files: int = 0
+    """Files left out."""
+    yanked_files: int = 0
+    """Files seckb marked yanked."""
 
 
 def gate(
@@ -96,11 +94,10 @@ def gate(
     still = {canonical_version(f.version) for f in kept if f.version is not None}
     versions = tuple(v for v in page.versions if canonical_version(v) not in emptied - still)
     served = replace(page, files=tuple(kept), versions=versions)
-    return GatedPage(
-        served,
-        mode,
-        tuple(
-            Blocked(version, tuple(files), action, verdict.message(), verdict.malicious)
-            for version, (verdict, files, action) in blocked.items()
-        ),
+    found = tuple(
+        Blocked(version, tuple(files), action, verdict.message(), verdict.malicious)
+        for version, (verdict, files, action) in blocked.items()
     )
+    hidden = sum(len(b.files) for b in found if b.action == "hidden")
+    yanked = sum(len(b.files) for b in found if b.action == "yanked")
+    return GatedPage(served, mode, found, hidden, yanked)
