@@ -1027,3 +1027,19 @@ def test_every_compose_command_in_the_readme_fits_the_image() -> None:
         _check_in_image(["bash", "-c", "seckb snapshots --nope"])
     with pytest.raises(AssertionError):
         _check_in_image(["seckb", "snapshots"])  # the entrypoint would run `airflow seckb`
+
+
+def test_seckb_api_gets_the_index_and_policy_settings(base: dict[str, Any]) -> None:
+    """The package index runs in seckb-api: its settings (and only settings without secrets)
+    reach it from .env, and default to seckb's own when unset."""
+    wanted = {
+        f"SECKB_{f.name.upper()}"
+        for f in dataclasses.fields(Settings)
+        if f.name.startswith(("index_", "policy_"))
+    }
+    env = base["services"]["seckb-api"]["environment"]
+    assert wanted and wanted <= set(env)
+    settings = load_settings(env={k: interpolate(str(env[k]), {}) for k in wanted})
+    for name in wanted:
+        field = name[len("SECKB_") :].lower()
+        assert getattr(settings, field) == getattr(Settings(), field), name
