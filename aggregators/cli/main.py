@@ -24,6 +24,7 @@ from aggregators.cli import (
     audit,
     diff,
     errors,
+    fix,
     ingest,
     project,
     query,
@@ -38,7 +39,9 @@ from aggregators.cli.progress import setup_logging
 from aggregators.core.errors import SeckbError
 
 log = logging.getLogger("seckb")
-COMMANDS = (ingest, query, sql, snapshots, errors, report, audit, recommend, diff, serve, project)
+COMMANDS = (
+    ingest, query, sql, snapshots, errors, report, audit, fix, recommend, diff, serve, project,
+)  # fmt: skip
 """The command modules, in the order ``seckb --help`` lists them."""
 
 

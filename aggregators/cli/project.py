@@ -30,9 +30,11 @@ from aggregators.clients.audit import THRESHOLDS
 from aggregators.core.errors import SeckbError
 
 if TYPE_CHECKING:
+    from aggregators.clients.fix.plan import Plan
     from aggregators.clients.projects.evaluate import ProjectResult
     from aggregators.core.config import Settings
     from aggregators.store.projects import ProjectStore
+    from aggregators.store.snapshots import Snapshot
 
 STATES = ("in_triage", "exploitable", "false_positive", "not_affected", "resolved")
 STYLES = {"vulnerable": "bold red", "ok": "green"}
@@ -59,6 +61,12 @@ def add_parser(
     show.add_argument("--fail-on", choices=THRESHOLDS, help="exit 1 as seckb audit does")
     show.add_argument("--allow-unknown", action="store_true", help="as seckb audit")
     show.add_argument("--snapshot", help="snapshot id (default: LATEST)")
+    show.add_argument(
+        "--fix", action="store_true", help="also plan the fix of its components (as seckb fix)"
+    )
+    show.add_argument(
+        "--strategy", choices=("in-place", "relax"), default="in-place", help="with --fix"
+    )
     add_from(show)
     remove = commands.add_parser("remove", parents=[common], help="delete a project")
     remove.add_argument("name")
@@ -175,10 +183,21 @@ def _show(
     options = (args.fail_on, args.allow_unknown)
     result, failing = show_project(store, args.name, snapshot, options, utcnow())
     code = EXIT_FAILED if failing else EXIT_OK
+    plan = _plan(result, snapshot, settings, args) if args.fix else None
     if args.json:
-        print_json(project_document(result, snapshot, options, code, warnings), default=str)
+        document = project_document(result, snapshot, options, code, warnings)
+        if plan is not None:
+            from aggregators.clients.documents import snapshot_info
+            from aggregators.clients.fix.plan import fix_document
+
+            document["fix"] = fix_document(plan, snapshot_info(snapshot), int(plan.needed), False)
+        print_json(document, default=str)
         return code
     out.print(_table(result))
+    if plan is not None:
+        from aggregators.cli.fix import render
+
+        render(plan, out, [], asked=True)
     project = result.project
     out.print(
         f"project {project.name} {project.version or ''} (revision {project.revision}): "
@@ -188,6 +207,28 @@ def _show(
     if args.fail_on:
         (err if failing else out).print(f"{failing} failing --fail-on {args.fail_on}")
     return code
+
+
+def _plan(
+    result: ProjectResult, snapshot: Snapshot, settings: Settings, args: argparse.Namespace
+) -> Plan:
+    """The fix plan of a project's components (as ``seckb fix`` makes it; nothing written)."""
+    from aggregators.clients.fix.inputs import components_input
+    from aggregators.clients.fix.service import make_plan
+    from aggregators.clients.fix.uv import Uv, default_python
+    from aggregators.clients.server.index import PackageIndex
+    from aggregators.clients.server.view import build_view
+    from aggregators.core.clock import utcnow
+    from aggregators.core.workspace import Workspace
+
+    project = result.project
+    source = components_input(project.name, project.components)
+    index = PackageIndex.from_settings(settings)
+    uv = Uv(default_python(), 120.0)
+    view = build_view(snapshot, utcnow())
+    plan = make_plan(source, view, index, args.strategy, uv, Workspace(settings.home))
+    plan.uv = uv.version()
+    return plan
 
 
 def _table(result: ProjectResult) -> Table:

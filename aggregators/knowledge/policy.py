@@ -159,6 +159,8 @@ class Reason:
     """``advisory``, ``malicious``, ``bandit_status``, ``bandit_high`` or ``scorecard``."""
     text: str
     advisory: str | None = None
+    severity: str | None = None
+    """For an advisory: ``High 7.5``, ``unscored`` or ``malicious``."""
 
 
 @dataclass(frozen=True)
@@ -227,8 +229,9 @@ def _severity_text(fact: AdvisoryFact) -> str:
 def _advisory_reason(fact: AdvisoryFact) -> Reason:
     fixed = f", fixed in {', '.join(fact.fixed)}" if fact.fixed else ", no fixed version"
     if fact.malicious:
-        return Reason("malicious", f"{fact.id}: malicious package", fact.id)
-    return Reason("advisory", f"{fact.id} ({_severity_text(fact)}{fixed})", fact.id)
+        return Reason("malicious", f"{fact.id}: malicious package", fact.id, "malicious")
+    severity = _severity_text(fact)
+    return Reason("advisory", f"{fact.id} ({severity}{fixed})", fact.id, severity)
 
 
 def _rule_reasons(facts: ReleaseFacts, rules: Rules) -> tuple[list[Reason], list[str]]:

@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -26,11 +25,9 @@ from typing import Any
 
 import pyarrow.compute as pc
 import requests
-import uvicorn
 from fakes import json_reply, pypi_file, pypi_project, serving
-from fastapi import FastAPI
 
-from aggregators.clients.server.app import create_app, uvicorn_config
+from aggregators.clients.server.app import create_app, running
 from aggregators.clients.server.holder import SnapshotHolder
 from aggregators.clients.server.limits import Limits
 from aggregators.core.config import load_settings
@@ -59,27 +56,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running(app: FastAPI, limits: Limits | None = None) -> Iterator[str]:
-    """Serve ``app`` (guarded protocol, as ``seckb serve``) in a thread; yield its base URL."""
-    sock = loopback_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, limits or Limits()))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "the server thread died while starting"
-        assert time.monotonic() < deadline, "the server did not start within 20 s"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
 
 
 @contextmanager

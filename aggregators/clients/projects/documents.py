@@ -66,10 +66,20 @@ def _line(event: Mapping[str, Any]) -> str:
         verb = {"newly_affected": "affected by", "retracted": "retracted:"}.get(
             kind, "no longer affected by"
         )
-        return f"{where} {component} {verb} {event['advisory_id']}{extra}{fixed}"
+        return f"{where} {component} {verb} {event['advisory_id']}{extra}{fixed}{_fix(event)}"
     if component:
         return f"{where} {component}: {event['reason']}"
     return f"{where} {kind.replace('_', ' ')}: {event['reason']}"
+
+
+def _fix(event: Mapping[str, Any]) -> str:
+    """`` — fix: upgrade to 2.2.5`` (what the project's fix plan says of this component)."""
+    fix = event.get("fix")
+    if not isinstance(fix, Mapping):
+        return ""
+    if fix.get("to"):
+        return f" — fix: {event['package']} {fix['to']}"
+    return f" — cannot be fixed: {fix.get('why') or 'see seckb project show --fix'}"
 
 
 def summary_text(document: Mapping[str, Any]) -> tuple[str, str]:

@@ -209,6 +209,7 @@ def evaluate_projects(
     extra = previous.advisory_ids()
     results, details = judge(snapshot, projects, decisions, now, extra)
     events = transitions(previous, results, details)
+    plans = _fix_plans(snapshot, projects, events, settings, now)
     outbox = Outbox(store)
     last = outbox.state()["last_enqueued"]
     sequence = max(latest.sequence if latest else 0, int(last[1:9]) if last else 0) + 1
@@ -217,6 +218,8 @@ def evaluate_projects(
     document = events_document(
         report.evaluation_id, now.isoformat(), snapshot, previous.snapshot_id, events
     )
+    if plans:
+        document["fixes"] = plans
     manifest = {
         "created_at": now.isoformat(),
         "snapshot_id": snapshot.id,
@@ -234,6 +237,35 @@ def evaluate_projects(
     store.prune_evaluations(settings.keep_snapshots)
     report.projects, report.counts = len(projects), dict(document["counts"])
     return evaluation, report
+
+
+def _fix_plans(
+    snapshot: Snapshot,
+    projects: list[StoredProject],
+    events: list[dict[str, Any]],
+    settings: Settings,
+    now: datetime,
+) -> dict[str, dict[str, Any]]:
+    """The fix plans of the projects with newly affected components, each such event told
+    what its component becomes (``fix``: ``{"to"}`` or ``{"to": None, "why"}``)."""
+    from aggregators.clients.projects.fixing import project_plans
+
+    affected = {e["project"] for e in events if e["event"] == "newly_affected"}
+    if not affected:
+        return {}
+    plans = project_plans(snapshot, [p for p in projects if p.name in affected], settings, now)
+    for event in events:
+        plan = plans.get(event["project"])
+        if event["event"] != "newly_affected" or plan is None:
+            continue
+        moved = {c["package"]: c["to"] for c in plan.get("changes", [])}
+        held = {u["package"]: f"{u['reason']}: {u['message']}" for u in plan.get("unfixable", [])}
+        package = event["package"]
+        if package in moved:
+            event["fix"] = {"to": moved[package]}
+        else:
+            event["fix"] = {"to": None, "why": held.get(package) or plan.get("error")}
+    return plans
 
 
 def enqueue_new(store: ProjectStore, settings: Settings) -> None:

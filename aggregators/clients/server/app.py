@@ -8,8 +8,11 @@ default. Nothing the server does writes to the data root.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from aggregators import __version__
-from aggregators.clients.server import api, osv, page, projects, simple
+from aggregators.clients.server import api, fixing, osv, page, projects, simple
 from aggregators.clients.server.errors import install_handlers
 from aggregators.clients.server.holder import SnapshotHolder
 from aggregators.clients.server.index import PackageIndex
@@ -76,6 +79,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(page.router)
     app.include_router(simple.router)
+    app.include_router(fixing.router)
     projects.install(app, holder.workspace, api_token)  # /v1/projects: writes need the token
     app.add_api_route("/", _index, methods=["GET"], include_in_schema=False)
     app.add_middleware(simple.FastPath, state=app.state.seckb)  # inside the guard and metrics
@@ -94,7 +98,7 @@ async def _index(request: Request) -> JSONResponse:
             "docs": "/docs",
             "openapi": "/openapi.json",
             "osv": ["/v1/query", "/v1/querybatch", "/v1/vulns/{id}"],
-            "seckb": ["/v1/packages/{name}", "/v1/audit", "/healthz", "/metrics"],
+            "seckb": ["/v1/packages/{name}", "/v1/audit", "/v1/fix", "/healthz", "/metrics"],
             "pages": ["/packages/{name}"],
             "index": ["/simple/", "/strict/simple/", "/v1/policy/{package}"],
         }
@@ -128,3 +132,27 @@ def uvicorn_config(
 def serve(app: FastAPI, host: str, port: int, limits: Limits | None = None) -> None:
     """Run ``app`` until interrupted."""
     uvicorn.Server(uvicorn_config(app, host, port, limits or Limits())).run()
+
+
+@contextmanager
+def running(app: FastAPI, limits: Limits | None = None) -> Iterator[str]:
+    """Serve ``app`` in a thread on a free loopback port (bound before the server starts, so
+    no other process can take it); yield its base URL; stop the server on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, limits or Limits()))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the loopback server did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()

@@ -73,6 +73,19 @@ def _as_file(data: bytes) -> Iterator[Path]:
         yield path
 
 
+def refuse_includes(path: Path) -> None:
+    """``400`` when the requirements file ``path`` includes others (``-r``/``-c``): the
+    server never reads a file a request names."""
+    parsed = pip_parser.RequirementsFile.from_file(str(path), include_nested=False)
+    for option in parsed.options:
+        if {"requirements", "constraints"} & set(dict(option.options)):
+            raise ApiError(
+                400,
+                f"line {option.line_number}: includes (-r/-c) are not followed by the "
+                "server: send one file with every requirement",
+            )
+
+
 def read_body_requirements(body: bytes, name: str) -> tuple[list[Requirement], list[str]]:
     """The entries and notes of a requirements body, located as ``name:LINE``."""
     try:
@@ -80,14 +93,7 @@ def read_body_requirements(body: bytes, name: str) -> tuple[list[Requirement], l
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"the requirements body is not UTF-8: {exc.reason}") from exc
     with _as_file(body) as path:
-        parsed = pip_parser.RequirementsFile.from_file(str(path), include_nested=False)
-        for option in parsed.options:
-            if {"requirements", "constraints"} & set(dict(option.options)):
-                raise ApiError(
-                    400,
-                    f"line {option.line_number}: includes (-r/-c) are not followed by the "
-                    "server: send one file with every requirement",
-                )
+        refuse_includes(path)
         requirements, notes = read_requirements(path)
     origin = str(path)
     located = [replace(r, where=r.where.replace(origin, name, 1)) for r in requirements]

@@ -26,7 +26,10 @@ GRPC_CODES = {
     413: 8,  # RESOURCE_EXHAUSTED
     414: 8,
     415: 3,
+    422: 9,  # FAILED_PRECONDITION
+    429: 8,
     500: 13,  # INTERNAL
+    502: 14,
     503: 14,  # UNAVAILABLE
 }
 """HTTP status -> the gRPC status code OSV's API puts in ``code``."""
@@ -35,11 +38,12 @@ GRPC_CODES = {
 class ApiError(Exception):
     """An error answered as JSON with ``status`` and a one-line ``message``."""
 
-    def __init__(self, status: int, message: str) -> None:
-        """Keep the HTTP status and the message shown to the client."""
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        """Keep the HTTP status, the message shown to the client and extra headers."""
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -48,14 +52,15 @@ def error_body(status: int, message: str) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """An error response (``application/json``)."""
-    return Response(error_body(status, message), status, media_type="application/json")
+    body = error_body(status, message)
+    return Response(body, status, headers=headers, media_type="application/json")
 
 
 async def _api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message)
+    return error_response(exc.status, exc.message, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -71,6 +71,14 @@ class SnapshotHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @classmethod
+    def of_view(cls, workspace: Workspace, view: View) -> SnapshotHolder:
+        """A holder serving ``view``, fixed (already loaded and verified): what a second,
+        private server over the same snapshot uses."""
+        holder = cls(workspace, snapshot_id=view.id)
+        holder._swap(view)
+        return holder
+
     @property
     def view(self) -> View | None:
         """The view being served (``None`` before the first snapshot is loaded)."""

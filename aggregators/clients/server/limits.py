@@ -40,7 +40,7 @@ class Limits:
 
     def body_cap(self, path: str) -> int:
         """The body size cap of an endpoint."""
-        sboms = path == "/v1/audit" or path.startswith("/v1/projects/")
+        sboms = path in ("/v1/audit", "/v1/fix") or path.startswith("/v1/projects/")
         return self.max_audit_body_bytes if sboms else self.max_body_bytes
 
 

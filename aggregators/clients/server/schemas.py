@@ -56,6 +56,8 @@ def _errors(*statuses: int) -> Responses:
         413: "body or batch too large",
         415: "content type not accepted",
         406: "none of the accepted media types is served",
+        422: "the fixed set does not resolve",
+        429: "too many fixes at once: retry after Retry-After seconds",
         502: "the upstream index did not answer, and no page of it is cached",
         503: "no snapshot is being served yet (or the index is not configured)",
     }
@@ -159,4 +161,13 @@ SIMPLE_RESPONSES: Responses = {
 POLICY_RESPONSES: Responses = {
     200: _json({"type": "object"}, "the seckb.policy/1 document: each version's verdict"),
     **_errors(400, 503),
+}
+FIX_REQUEST = _request(
+    {"type": "string", "description": "a pinned requirements file, or a uv.lock"},
+    "text/plain",
+    "application/toml",
+)
+FIX_RESPONSES: Responses = {
+    200: _json({"type": "object"}, "the seckb.fix/1 document, as `seckb fix --json`, with `fixed`"),
+    **_errors(400, 408, 413, 422, 429, 502, 503),
 }
