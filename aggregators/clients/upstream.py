@@ -23,66 +23,37 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from aggregators.clients.simple.pages import (
-    HTML_V1,
-    JSON_V1,
-    PageError,
-    ProjectList,
-    ProjectPage,
-    parse_project_html,
-    parse_project_json,
-    parse_root_html,
-    parse_root_json,
+from aggregators.clients.simple.pages import HTML_V1, JSON_V1, PageError, ProjectList, ProjectPage
+from aggregators.clients.upstream_store import (
+    Cached,
+    DiskPages,
+    NotFound,
+    Reply,
+    UpstreamError,
+    parse_project_reply,
+    parse_root_reply,
 )
 from aggregators.core.clock import utcnow
 from aggregators.core.config import Settings
-from aggregators.core.errors import SeckbError, first_line
+from aggregators.core.errors import first_line
 from aggregators.core.http import HttpClient, HttpError, HttpSettings, make_session
 from aggregators.core.names import normalize_name
+from aggregators.core.workspace import Workspace
 
 log = logging.getLogger(__name__)
+__all__ = ["Answer", "NotFound", "UpstreamError", "UpstreamIndex", "index_http_settings"]
 
 ACCEPT = f"{JSON_V1}, {HTML_V1};q=0.2, text/html;q=0.01"
 ROOT = ""
 """The cache key of the root page."""
 MAX_REDIRECTS = 5
 _STRIPES = 64
-
-
-class UpstreamError(SeckbError):
-    """No upstream could answer for a project (and nothing was cached)."""
-
-
-class NotFound(SeckbError):
-    """No upstream lists the project."""
-
-
-@dataclass
-class Cached:
-    """An upstream page held in the cache, with what is needed to revalidate it."""
-
-    content: ProjectPage | ProjectList
-    upstream: str
-    """The index it came from."""
-    etag: str | None
-    last_modified: str | None
-    serial: str | None
-    digest: str
-    size: int
-    checked: float
-    """When the upstream last confirmed it (monotonic seconds)."""
-    fetched_at: datetime
-    generation: int = 0
-    """Bumped whenever the content changes."""
-    last_error: str | None = None
-    renders: dict[Any, Any] = field(default_factory=dict)
-    """Rendered forms, kept by the server (dropped with the entry)."""
 
 
 @dataclass(frozen=True)
@@ -94,17 +65,6 @@ class Answer:
     """``fresh`` (cached, within freshness), ``revalidated`` (the upstream confirmed it),
     ``fetched`` (new content) or ``stale`` (the upstream failed; the cached page is served)."""
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: bytes
-    url: str
-    content_type: str
-    etag: str | None
-    last_modified: str | None
-    serial: str | None
 
 
 def index_http_settings(settings: Settings) -> HttpSettings:
@@ -133,8 +93,10 @@ class UpstreamIndex:
         max_cache_bytes: int = 512 << 20,
         timeout_seconds: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        disk: Path | None = None,
     ) -> None:
-        """Read ``urls`` (index base URLs, ``https://pypi.org/simple/``) through ``client``."""
+        """Read ``urls`` (index base URLs, ``https://pypi.org/simple/``) through ``client``;
+        with ``disk``, pages are also kept there (a later process reads them back)."""
         self.urls = tuple(u if u.endswith("/") else u + "/" for u in urls)
         if client is None:
             session = make_session()
@@ -151,10 +113,14 @@ class UpstreamIndex:
         self._lock = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
         self.counts: dict[str, int] = defaultdict(int)
+        key = hashlib.sha256("\n".join(self.urls).encode()).hexdigest()[:16]
+        self.pages = DiskPages(disk / key if disk is not None else None, clock, fresh_seconds)
+        """Pages on disk, apart for each list of upstreams (another list never reads them)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UpstreamIndex:
-        """The upstreams the settings name, with their timeouts, freshness and caps."""
+        """The upstreams the settings name, with their timeouts, freshness and caps, pages kept
+        under the data root's ``cache/index`` too (when it can be written)."""
         session = make_session()
         session.max_redirects = MAX_REDIRECTS
         return cls(
@@ -164,19 +130,28 @@ class UpstreamIndex:
             max_page_bytes=settings.index_max_page_bytes,
             max_cache_bytes=settings.index_cache_mb << 20,
             timeout_seconds=settings.index_timeout_seconds,
+            disk=Workspace(settings.home).index_cache,
         )
 
     def _count(self, what: str) -> None:
         with self._lock:
             self.counts[what] += 1
 
-    def peek(self, project: str) -> Answer | None:
-        """The cached page of ``project`` when it is still fresh (no I/O), else ``None``."""
+    def peek(self, project: str, disk: bool = True) -> Answer | None:
+        """The cached page of ``project`` when it is still fresh (no network; with ``disk``
+        false, from memory only), else ``None``."""
         with self._lock:
             entry = self._cache.get(project)
-            if entry is None or self.clock() - entry.checked > self.fresh_seconds:
+        if entry is None:
+            entry = self.pages.load(project) if disk else None
+            if entry is None:
                 return None
-            self._cache.move_to_end(project)
+            self._remember(project, entry)
+        if self.clock() - entry.checked > self.fresh_seconds:
+            return None
+        with self._lock:
+            if project in self._cache:
+                self._cache.move_to_end(project)
         self._count("fresh")
         return Answer(entry, "fresh")
 
@@ -216,16 +191,32 @@ class UpstreamIndex:
                 self._store(key, answer.entry, entry)
             else:
                 answer.entry.last_error = None
+            if key != ROOT:  # the root merges upstreams: kept in memory only
+                self.pages.save(key, answer.entry, answer.entry.body)
+            answer.entry.body = None
             return answer
 
     def _store(self, key: str, new: Cached, old: Cached | None) -> None:
         new.generation = old.generation + 1 if old is not None else 0
+        self._remember(key, new)
+
+    @property
+    def disk(self) -> Path | None:
+        """Where pages are kept on disk (``None``: nowhere)."""
+        return self.pages.directory
+
+    def kept(self, project: str) -> dict[str, Any] | None:
+        """The facts the disk holds of a fresh page of ``project`` (see :class:`DiskPages`)."""
+        return self.pages.kept(project)
+
+    def _remember(self, key: str, entry: Cached) -> None:
         with self._lock:
-            if old is not None and self._cache.get(key) is old:
+            old = self._cache.get(key)
+            if old is not None:
                 self._cache_bytes -= old.size
-            self._cache[key] = new
+            self._cache[key] = entry
             self._cache.move_to_end(key)
-            self._cache_bytes += new.size
+            self._cache_bytes += entry.size
             while self._cache_bytes > self.max_cache_bytes and len(self._cache) > 1:
                 _, dropped = self._cache.popitem(last=False)
                 self._cache_bytes -= dropped.size
@@ -244,7 +235,7 @@ class UpstreamIndex:
                 continue
             if same is not None and self._unchanged(reply, same):
                 return Answer(same, "revalidated")
-            page = self._parse_project(reply, project)
+            page = parse_project_reply(reply, project)
             return Answer(self._entry(page, base, reply), "fetched")
         self._count("not_found")
         raise NotFound(f"no upstream index lists {project!r} ({', '.join(self.urls)})")
@@ -259,7 +250,7 @@ class UpstreamIndex:
             if entry is not None and len(self.urls) == 1 and self._unchanged(reply, entry):
                 return Answer(entry, "revalidated")
             replies.append(reply)
-            found = self._parse_root(reply)
+            found = parse_root_reply(reply)
             for name in found.names:
                 names.setdefault(normalize_name(name), name)
         if not replies:
@@ -267,7 +258,7 @@ class UpstreamIndex:
         merged = ProjectList(tuple(names.values()))
         return Answer(self._entry(merged, self.urls[0], replies[0]), "fetched")
 
-    def _entry(self, content: ProjectPage | ProjectList, base: str, reply: _Reply) -> Cached:
+    def _entry(self, content: ProjectPage | ProjectList, base: str, reply: Reply) -> Cached:
         return Cached(
             content=content,
             upstream=base,
@@ -278,9 +269,12 @@ class UpstreamIndex:
             size=len(reply.body) * 3 + 1024,  # the parsed page and its rendered forms
             checked=self.clock(),
             fetched_at=utcnow(),
+            url=reply.url,
+            content_type=reply.content_type,
+            body=reply.body,
         )
 
-    def _unchanged(self, reply: _Reply, entry: Cached) -> bool:
+    def _unchanged(self, reply: Reply, entry: Cached) -> bool:
         same = reply.status == 304 or (
             bool(reply.body) and hashlib.sha256(reply.body).hexdigest() == entry.digest
         )
@@ -291,7 +285,7 @@ class UpstreamIndex:
             self._count("revalidated")
         return same
 
-    def _fetch(self, url: str, entry: Cached | None) -> _Reply:
+    def _fetch(self, url: str, entry: Cached | None) -> Reply:
         headers = {"Accept": ACCEPT}
         if entry is not None and entry.last_modified:
             headers["If-Modified-Since"] = entry.last_modified
@@ -313,10 +307,10 @@ class UpstreamIndex:
         finally:
             response.close()
 
-    def _reply(self, response: requests.Response, url: str, entry: Cached | None) -> _Reply:
+    def _reply(self, response: requests.Response, url: str, entry: Cached | None) -> Reply:
         kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         serial = response.headers.get("X-PyPI-Last-Serial")
-        reply = _Reply(
+        reply = Reply(
             response.status_code,
             b"",
             response.url or url,
@@ -332,7 +326,7 @@ class UpstreamIndex:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_page_bytes:
             raise UpstreamError(f"{url}: page of {declared} bytes is over the cap")
-        return _Reply(
+        return Reply(
             200, self._body(response, url), reply.url, kind, reply.etag, reply.last_modified, serial
         )
 
@@ -355,26 +349,3 @@ class UpstreamIndex:
         except requests.RequestException as exc:
             raise UpstreamError(f"{url}: connection broken while reading the page") from exc
         return b"".join(chunks)
-
-    def _parse_project(self, reply: _Reply, project: str) -> ProjectPage:
-        if reply.content_type in (JSON_V1, "application/vnd.pypi.simple.latest+json"):
-            return parse_project_json(reply.body, reply.url, project)
-        if _is_html(reply.content_type):
-            return parse_project_html(reply.body, reply.url, project)
-        raise UpstreamError(_not_a_page(reply))
-
-    def _parse_root(self, reply: _Reply) -> ProjectList:
-        if reply.content_type in (JSON_V1, "application/vnd.pypi.simple.latest+json"):
-            return parse_root_json(reply.body, reply.url)
-        if _is_html(reply.content_type):
-            return parse_root_html(reply.body, reply.url)
-        raise UpstreamError(_not_a_page(reply))
-
-
-def _is_html(kind: str) -> bool:
-    return kind in ("text/html", HTML_V1, "application/vnd.pypi.simple.latest+html")
-
-
-def _not_a_page(reply: _Reply) -> str:
-    shown = reply.content_type or "no Content-Type"
-    return f"{reply.url}: answered {shown[:60]}, not a Simple API page (JSON or HTML)"

@@ -17,10 +17,13 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | None = None, source: Path | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes | None = None, source: Path | None = None, durable: bool = True
+) -> None:
     """Write ``data`` (or a copy of ``source``) to ``path``: a temporary file beside it, flushed,
     then ``os.replace``, then the directory flushed. A crash leaves the old file or the new one,
-    never a part of either."""
+    never a part of either. ``durable=False`` skips the flushes: for caches, which a crash may
+    lose but never leaves half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
@@ -28,8 +31,10 @@ def write_atomic(path: Path, data: bytes | None = None, source: Path | None = No
             shutil.copyfile(source, temp)
         else:
             temp.write_bytes(data or b"")
-        fsync_path(temp)
+        if durable:
+            fsync_path(temp)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
-    fsync_path(path.parent)
+    if durable:
+        fsync_path(path.parent)

@@ -28,6 +28,11 @@ class Workspace:
         return self.cache / "bandit"
 
     @property
+    def index_cache(self) -> Path:
+        """Upstream index pages the package index and ``seckb fix`` read (one file each)."""
+        return self.cache / "index"
+
+    @property
     def scratch(self) -> Path:
         """Temporary downloads and extracted archives; emptied after use."""
         return self.home / "scratch"

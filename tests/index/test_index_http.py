@@ -347,5 +347,13 @@ def test_pages_are_revalidated_by_etag_or_serial(index_home: IndexHome, fake: Fa
         assert states == ["fetched", "revalidated"]  # same serial: the body is not even read
     with serve_over(index_home, f"{fake.url}/simple/", index_fresh_seconds=600) as base:
         for _ in range(3):
-            requests.get(f"{base}/simple/vulnlib/", timeout=10)
-        assert fake.requests_to("/simple/vulnlib/") == 4  # fresh: asked once for three pages
+            answer = requests.get(f"{base}/simple/vulnlib/", timeout=10)
+        assert answer.headers["X-Seckb-Upstream-State"] == "fresh"
+        # a new server reads what the last one kept on disk (cache/index): still fresh
+        assert fake.requests_to("/simple/vulnlib/") == 3
+    with serving() as other:  # another list of upstreams never reads those pages
+        other.routes["/simple/vulnlib/"] = page
+        with serve_over(index_home, f"{other.url}/simple/", index_fresh_seconds=600) as base:
+            answer = requests.get(f"{base}/simple/vulnlib/", timeout=10)
+            assert answer.headers["X-Seckb-Upstream"] == f"{other.url}/simple/"
+            assert other.requests_to("/simple/vulnlib/") == 1

@@ -8,6 +8,7 @@ mode) is used only to hold, exactly pinned, a blocked pin that cannot be fixed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ from aggregators.clients.server.holder import SnapshotHolder
 from aggregators.clients.server.index import PackageIndex
 from aggregators.clients.server.verdicts import Judge
 from aggregators.clients.server.view import View
+from aggregators.clients.simple.filenames import file_version
+from aggregators.clients.simple.pages import JSON_V1
 from aggregators.clients.upstream import NotFound, UpstreamError
 from aggregators.core.errors import SeckbError
 from aggregators.core.workspace import Workspace
@@ -51,6 +54,16 @@ class IndexKnowledge:
     def verdict(self, package: str, version: str) -> Verdict:
         """The policy's verdict on a release."""
         return self.judge.verdict(package, version)
+
+    def allowed(self, package: str) -> Sequence[str]:
+        """The versions the policy allows that the index offers files of: read from a strict
+        page an earlier run rendered when one is kept, else judged now."""
+        kept = self.index.kept_page(self.view, package, "hide", JSON_V1)
+        if kept is not None:
+            files = json.loads(kept.rendered.body).get("files", [])
+            names = [f["filename"] for f in files if f.get("yanked") is False]
+            return sorted({v for n in names if (v := file_version(n, package)) is not None})
+        return [v for v in self.versions(package) if not self.verdict(package, v).blocked]
 
     def versions(self, package: str) -> Sequence[str]:
         """The versions the upstream index offers (not yanked) files of."""

@@ -1,10 +1,11 @@
 """The two ways ``seckb fix`` finds a change, both resolved by uv through seckb's index.
 
 * **in-place** changes only the blocked pins, and what uv says they force: every other pin is
-  a preference uv keeps unless it cannot. For each blocked pin the releases the policy allows
-  are tried lowest first above the pin (the smallest change), then below it, until one
-  resolves with the rest; one first attempt tries every blocked pin at its nearest candidate
-  at once, which is usually enough.
+  a preference uv keeps unless it cannot. One resolution usually decides it all: every pin at
+  its own version or above, each as low as uv can take it (``--resolution lowest-direct``), so
+  a blocked pin goes to its lowest allowed release above it and a forced one no higher than it
+  must. When that does not resolve (a fix needs a lower release, or two fixes conflict), the
+  releases the policy allows are tried per blocked pin, lowest first above it, then below it.
 * **relax** re-resolves the direct requirements (the ``.in`` file or ``pyproject.toml`` the
   pins came from, else the pins' names) with the current pins as preferences and the blocked
   releases gone, so uv moves as few pins as it must. A direct requirement whose own bounds
@@ -41,7 +42,7 @@ from aggregators.core.names import normalize_name
 from aggregators.core.versions import parse_version, version_sort_key
 from aggregators.knowledge.policy import Verdict
 
-MAX_TRIES = 8
+MAX_TRIES = 4
 """Releases tried per blocked pin before uv is left to choose within what the policy allows."""
 
 
@@ -53,6 +54,9 @@ class Knowledge(Protocol):
 
     def versions(self, package: str) -> Sequence[str]:
         """The versions the index offers files of (PEP 503 name)."""
+
+    def allowed(self, package: str) -> Sequence[str]:
+        """Those of :meth:`versions` the policy allows."""
 
     def release(self, package: str, version: str) -> tuple[str | None, float | None]:
         """The Bandit status and repository Scorecard score of a release."""
@@ -130,12 +134,11 @@ def candidates(knowledge: Knowledge, pin: Pin) -> list[str]:
     nearest first (pre-releases only when the pin is one)."""
     current = parse_version(pin.version)
     allowed = []
-    for version in knowledge.versions(pin.package):
+    for version in knowledge.allowed(pin.package):
         parsed = parse_version(version)
         if parsed is None or (parsed.is_prerelease and not (current and current.is_prerelease)):
             continue
-        if not knowledge.verdict(pin.package, version).blocked:
-            allowed.append(version)
+        allowed.append(version)
     allowed = sorted(set(allowed), key=version_sort_key)
     if current is None:
         return allowed
@@ -194,9 +197,22 @@ def in_place(work: Work) -> Resolution:
             options[pin.package] = found
         else:
             work.hold(pin, "no_release", f"no release of {pin.package} without a blocking advisory")
+    if not options:
+        return _resolve(work, free)
+    floors = [  # every pin at its own version or above, each as low as it can go: one run
+        f"{p}>={pin.version}"
+        for p, pin in work.pins.items()
+        if p not in work.held and parse_version(pin.version) is not None
+    ]
+    lowest = work.resolver.compile(
+        _inputs(work, free), work.preferences(), floors, bool(work.held), lowest=True
+    )
+    if lowest.ok:
+        work.chosen.update({p: lowest.pins[p] for p in options if p in lowest.pins})
+        return lowest
     first = [f"{p}=={found[0]}" for p, found in options.items()]
-    attempt = _resolve(work, free, first) if first else None
-    if attempt is not None and attempt.ok:
+    attempt = _resolve(work, free, first)
+    if attempt.ok:
         work.chosen.update({p: found[0] for p, found in options.items()})
         return _lower_forced(work, free, attempt)
     for pin in [p for p in work.blocked() if p.package in options]:
@@ -246,10 +262,8 @@ def _bound_problem(knowledge: Knowledge, requirement: Requirement) -> str | None
     allowed = sorted(
         (
             v
-            for v in knowledge.versions(package)
-            if parse_version(v) is not None
-            and not parse_version(v).is_prerelease  # type: ignore[union-attr]
-            and not knowledge.verdict(package, v).blocked
+            for v in knowledge.allowed(package)
+            if parse_version(v) is not None and not parse_version(v).is_prerelease  # type: ignore[union-attr]
         ),
         key=version_sort_key,
     )

@@ -17,14 +17,15 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from aggregators.clients.documents import snapshot_info
 from aggregators.clients.policy import PolicySource
+from aggregators.clients.server.rendered import RenderStore
 from aggregators.clients.server.verdicts import UNKNOWN, Judge, knowledge_of
 from aggregators.clients.server.view import View
-from aggregators.clients.simple.gate import GatedPage, gate
+from aggregators.clients.simple.gate import gate
 from aggregators.clients.simple.pages import ProjectList, ProjectPage
 from aggregators.clients.simple.render import Rendered, render_project, render_root
 from aggregators.clients.upstream import Answer, NotFound, UpstreamError, UpstreamIndex
@@ -51,7 +52,8 @@ class Served:
 class _Render:
     rendered: Rendered
     etag: str
-    gated: GatedPage | None
+    facts: dict[str, Any]
+    """What the page's headers say of it (knowledge, what was blocked), kept with it."""
 
 
 class PackageIndex:
@@ -74,6 +76,8 @@ class PackageIndex:
         self._judge: tuple[tuple[Any, ...], Judge] | None = None
         self._digests: tuple[Policy, str] | None = None
         self._checked = 0.0
+        disk = upstream.disk
+        self.rendered = RenderStore(disk / "renders" if disk is not None else None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PackageIndex:
@@ -122,31 +126,80 @@ class PackageIndex:
         page = answer.entry.content
         assert isinstance(page, ProjectPage)
         judge, key = self.judge(view)
-        knowledge = knowledge_of(view, page.name)
         cache_key = (key, mode, kind, answer.entry.generation)
         found = answer.entry.renders.get(cache_key)
         if found is None and not render:
             return None
         if found is None:
-            policy_digest = key[1]
-            if knowledge == UNKNOWN:
-                gated = gate(page, lambda _v: None, mode)
+            disk_key = _disk_key(key, mode, kind, answer.entry.digest)
+            kept = self.rendered.get(page.name, disk_key)
+            if kept is not None:
+                facts, body = kept
+                found = _Render(Rendered(body, facts["content_type"]), facts["etag"], facts)
             else:
-                gated = gate(page, lambda v: judge.verdict(page.name, v), mode)
-            extras = {"snapshot": view.id, "policy": policy_digest, "knowledge": knowledge}
-            found = _finish(render_project(gated, kind, extras), gated)
+                found = self._render(view, page, judge, key[1], mode, kind)
+                self.rendered.put(page.name, disk_key, found.facts, found.rendered.body)
             with self._lock:
                 _keep(answer.entry.renders, cache_key, found)
-        assert found.gated is not None
-        gated = found.gated
-        self._count("pages", mode, knowledge, answer.state)
-        if gated.blocked:
-            self._count("blocked_files", mode, "hidden", by=gated.hidden_files)
-            self._count("blocked_files", mode, "yanked", by=gated.yanked_files)
-        headers = self._headers(view, key[1], mode, answer)
-        headers["X-Seckb-Knowledge"] = knowledge
-        headers["X-Seckb-Blocked-Versions"] = str(len(gated.blocked))
-        headers["X-Seckb-Blocked-Files"] = str(gated.hidden_files + gated.yanked_files)
+        state, error = answer.state, answer.error
+        return self._served(view, key[1], mode, found, answer.entry.upstream, state, error,
+                            answer.entry.fetched_at)  # fmt: skip
+
+    def _render(
+        self, view: View, page: ProjectPage, judge: Judge, digest: str, mode: str, kind: str
+    ) -> _Render:
+        knowledge = knowledge_of(view, page.name)
+        if knowledge == UNKNOWN:
+            gated = gate(page, lambda _v: None, mode)
+        else:
+            gated = gate(page, lambda v: judge.verdict(page.name, v), mode)
+        extras = {"snapshot": view.id, "policy": digest, "knowledge": knowledge}
+        rendered = render_project(gated, kind, extras)
+        etag = '"' + hashlib.sha256(rendered.body).hexdigest()[:32] + '"'
+        facts: dict[str, Any] = {
+            "content_type": rendered.content_type,
+            "etag": etag,
+            "knowledge": knowledge,
+            "blocked_versions": len(gated.blocked),
+            "hidden_files": gated.hidden_files,
+            "yanked_files": gated.yanked_files,
+        }
+        return _Render(rendered, etag, facts)
+
+    def kept_page(self, view: View, project: str, mode: str, kind: str) -> Served | None:
+        """A page rendered by an earlier process and kept on disk, when the upstream page it
+        was rendered from is still fresh there (no upstream page read, parsed or judged)."""
+        meta = self.upstream.kept(project)
+        if meta is None:
+            return None
+        _, key = self.judge(view)
+        kept = self.rendered.get(project, _disk_key(key, mode, kind, meta["digest"]))
+        if kept is None:
+            return None
+        facts, body = kept
+        found = _Render(Rendered(body, facts["content_type"]), facts["etag"], facts)
+        fetched = datetime.fromisoformat(meta["fetched_at"])
+        return self._served(view, key[1], mode, found, meta["upstream"], "fresh", None, fetched)
+
+    def _served(
+        self,
+        view: View,
+        digest: str,
+        mode: str,
+        found: _Render,
+        upstream: str,
+        state: str,
+        error: str | None,
+        fetched_at: datetime,
+    ) -> Served:
+        facts = found.facts
+        self._count("pages", mode, facts["knowledge"], state)
+        self._count("blocked_files", mode, "hidden", by=facts["hidden_files"])
+        self._count("blocked_files", mode, "yanked", by=facts["yanked_files"])
+        headers = self._headers(view, digest, mode, upstream, state, error, fetched_at)
+        headers["X-Seckb-Knowledge"] = facts["knowledge"]
+        headers["X-Seckb-Blocked-Versions"] = str(facts["blocked_versions"])
+        headers["X-Seckb-Blocked-Files"] = str(facts["hidden_files"] + facts["yanked_files"])
         return Served(found.rendered, found.etag, headers)
 
     def root(self, view: View, answer: Answer, mode: str, kind: str, base: str) -> Served:
@@ -158,26 +211,39 @@ class PackageIndex:
         found = answer.entry.renders.get(cache_key)
         if found is None:
             extras = {"snapshot": view.id, "mode": mode}
-            found = _finish(render_root(projects, kind, base, extras), None)
+            found = _finish(render_root(projects, kind, base, extras))
             with self._lock:
                 _keep(answer.entry.renders, cache_key, found)
         self._count("roots", mode, answer.state)
-        return Served(found.rendered, found.etag, self._headers(view, key[1], mode, answer))
+        headers = self._headers(
+            view, key[1], mode, answer.entry.upstream, answer.state, answer.error,
+            answer.entry.fetched_at,
+        )  # fmt: skip
+        return Served(found.rendered, found.etag, headers)
 
-    def _headers(self, view: View, digest: str, mode: str, answer: Answer) -> dict[str, str]:
-        age = max(0.0, (utcnow() - answer.entry.fetched_at).total_seconds())
+    def _headers(
+        self,
+        view: View,
+        digest: str,
+        mode: str,
+        upstream: str,
+        state: str,
+        error: str | None,
+        fetched_at: datetime,
+    ) -> dict[str, str]:
+        age = max(0.0, (utcnow() - fetched_at).total_seconds())
         headers = {
             "Vary": "Accept",
             "Cache-Control": f"max-age={self.client_max_age}, must-revalidate",
             "X-Seckb-Snapshot": view.id,
             "X-Seckb-Policy": digest,
             "X-Seckb-Mode": mode,
-            "X-Seckb-Upstream": answer.entry.upstream,
-            "X-Seckb-Upstream-State": answer.state,
+            "X-Seckb-Upstream": upstream,
+            "X-Seckb-Upstream-State": state,
             "X-Seckb-Upstream-Age": f"{age:.0f}",
         }
-        if answer.error:
-            headers["X-Seckb-Upstream-Error"] = _header_text(answer.error)
+        if error:
+            headers["X-Seckb-Upstream-Error"] = _header_text(error)
         return headers
 
     def explain(self, view: View, package: str, version: str | None) -> dict[str, Any]:
@@ -261,9 +327,17 @@ class PackageIndex:
         yield f"seckb_index_policy_error {int(self.policy.error is not None)}"
 
 
-def _finish(rendered: Rendered, gated: GatedPage | None) -> _Render:
+def _finish(rendered: Rendered) -> _Render:
     etag = '"' + hashlib.sha256(rendered.body).hexdigest()[:32] + '"'
-    return _Render(rendered, etag, gated)
+    return _Render(rendered, etag, {})
+
+
+def _disk_key(key: tuple[Any, ...], mode: str, kind: str, digest: str) -> str:
+    """The name of a rendering on disk: snapshot, policy, risks in force, day, mode, format
+    and the upstream page's digest."""
+    view_id, policy, in_force, today = key
+    return RenderStore.key((view_id, policy, sorted(in_force), today.isoformat(), mode, kind,
+                            digest))  # fmt: skip
 
 
 def _keep(renders: dict[Any, Any], key: Any, value: _Render) -> None:

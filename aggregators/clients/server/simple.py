@@ -70,7 +70,7 @@ async def _root(request: Request, mode: str, base: str) -> Response:
     index = _index(request)
     kind = _kind(request)
     view = server_state(request).holder.require()
-    answer = index.upstream.peek("")
+    answer = index.upstream.peek("", disk=False)
     if answer is None:
         answer = await run_in_threadpool(_upstream, index.upstream.projects)
     served = await run_in_threadpool(index.root, view, answer, mode, kind, base)
@@ -85,8 +85,11 @@ async def _project(request: Request, project: str, mode: str, base: str) -> Resp
         return RedirectResponse(f"{base}{name}/{query}", status_code=301)
     kind = _kind(request)
     view = server_state(request).holder.require()
-    answer = index.upstream.peek(name)
+    answer = index.upstream.peek(name, disk=False)  # the disk is read in a thread, below
     if answer is None:
+        kept = await run_in_threadpool(index.kept_page, view, name, mode, kind)
+        if kept is not None:
+            return _send(request, kept)
         answer = await run_in_threadpool(_upstream, index.upstream.project, name)
     served = index.page(view, answer, mode, kind, render=False)  # cached: no thread needed
     if served is None:
@@ -184,7 +187,7 @@ class FastPath:
             return None
         headers = dict(scope["headers"])
         kind = negotiate(_header(headers, b"accept"))
-        answer = index.upstream.peek(name) if kind is not None else None
+        answer = index.upstream.peek(name, disk=False) if kind is not None else None
         if kind is None or answer is None:
             return None
         mode = "hide" if prefix == STRICT else index.mode

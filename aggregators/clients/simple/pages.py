@@ -31,6 +31,7 @@ API_VERSION = "1.1"
 _HASH_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 _HEX = re.compile(r"^[0-9a-fA-F]{1,256}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PLAIN_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f\\]+$")
 _UPLOAD_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
 
 Metadata = bool | dict[str, str] | None
@@ -125,7 +126,10 @@ def _metadata(value: Any, where: str) -> Metadata:
 
 
 def _file_url(raw: str, base: str, where: str) -> str:
-    url = urljoin(base, raw.strip())
+    text = raw.strip()
+    if text.startswith(("https://", "http://")) and "#" not in text and _PLAIN_URL.match(text):
+        return text  # already absolute, nothing to cut (most files of a PyPI page)
+    url = urljoin(base, text)
     if urlsplit(url).scheme not in ("http", "https"):
         raise PageError(f"{where}: file URL {raw[:80]!r} is not http(s)")
     return urldefrag(url).url
