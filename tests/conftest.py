@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aggregators.core.config import Settings, load_settings
+from aggregators.core.config import DEFAULT_POPULARITY_URL, Settings, load_settings
 from helpers import BUNDLE, AdvisoryRepo
 
 
@@ -39,6 +39,35 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+POPULARITY = Path(__file__).parent / "fixtures" / "top-pypi-packages-synthetic.json"
+PRODUCTION_POPULARITY_URL = DEFAULT_POPULARITY_URL
+"""A small dataset in the top-pypi-packages format (made-up counts): the default of the tests,
+whose runs must not reach the real dataset's host."""
+
+
+@pytest.fixture
+def production_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """seckb's own defaults, the synthetic dataset's aside (for the tests that check them)."""
+    import aggregators.core.config as config
+
+    monkeypatch.setattr(config, "DEFAULT_POPULARITY_URL", PRODUCTION_POPULARITY_URL)
+    monkeypatch.delenv("SECKB_POPULARITY_URL", raising=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def popularity_default() -> Iterator[None]:
+    """Settings built in the tests (session fixtures included) read the synthetic dataset
+    unless a test says otherwise; ``seckb`` processes the tests start get it by variable."""
+    import os
+
+    import aggregators.core.config as config
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "DEFAULT_POPULARITY_URL", str(POPULARITY))
+        patch.setitem(os.environ, "SECKB_POPULARITY_URL", str(POPULARITY))
+        yield
 
 
 @pytest.fixture

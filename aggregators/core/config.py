@@ -18,6 +18,7 @@ from aggregators.core.errors import ConfigError
 from aggregators.core.objects import validate_url
 
 DEFAULT_ADVISORY_DB_URL = "https://github.com/pypa/advisory-db.git"
+DEFAULT_POPULARITY_URL = "https://hugovk.dev/top-pypi-packages/top-pypi-packages.min.json"
 ENV_PREFIX = "SECKB_"
 CONFIG_ENV = "SECKB_CONFIG"
 
@@ -105,6 +106,8 @@ class Settings:
     """Cron schedule of the nightly Airflow DAG (read by the DAG file when Airflow parses it)."""
     task_retries: int = 3
     """Retries of each Airflow task (exponential backoff; read by the DAG file)."""
+    popularity_url: str = field(default_factory=lambda: DEFAULT_POPULARITY_URL)
+    """The top-pypi-packages dataset (the most downloaded projects): an http(s) URL or a file."""
     scorecard_url: str = "https://api.scorecard.dev"
     """OpenSSF Scorecard API base URL (``{scorecard_url}/projects/github.com/<org>/<repo>``)."""
     scorecard_concurrency: int = 8

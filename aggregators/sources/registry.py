@@ -93,6 +93,14 @@ SOURCES: tuple[SourceSpec, ...] = (
         pool="scorecard",
         tooltip="OpenSSF Scorecard API",
     ),
+    SourceSpec(
+        name="popularity",
+        tables=("package_popularity",),
+        implementation="aggregators.sources.popularity.source:PopularitySource",
+        after=("advisories",),  # reads nothing of it; after it, as a run's first task rebases
+        task_id="fetch_dataset",
+        tooltip="top-pypi-packages (the most downloaded projects)",
+    ),
 )
 """Every source, in the order they run (each after the ones it reads)."""
 

@@ -32,6 +32,7 @@ ALL_TABLES = {
     "bandit_errors",
     "scorecards",
     "scorecard_checks",
+    "package_popularity",
 }
 CARD = {
     "date": "2026-11-16",
@@ -71,6 +72,7 @@ def test_dag_structure(airflow_home: Path) -> None:
         "bandit.plan",
         "bandit.scan",
         "scorecards.fetch_scorecards",
+        "popularity.fetch_dataset",
         "publish",
         "report",
         "projects",
@@ -79,9 +81,20 @@ def test_dag_structure(airflow_home: Path) -> None:
     assert tasks["bandit.plan"].upstream_task_ids == {"pypi.fetch_projects"}
     assert tasks["bandit.scan"].upstream_task_ids == {"bandit.plan"}
     assert tasks["scorecards.fetch_scorecards"].upstream_task_ids == {"pypi.fetch_projects"}
-    assert tasks["publish"].upstream_task_ids == {"bandit.scan", "scorecards.fetch_scorecards"}
+    assert tasks["popularity.fetch_dataset"].upstream_task_ids == {"advisories.sync_and_parse"}
+    assert tasks["publish"].upstream_task_ids == {
+        "bandit.scan",
+        "scorecards.fetch_scorecards",
+        "popularity.fetch_dataset",
+    }
     # one failing source does not stop the others, and publish always runs
-    for task_id in ("pypi.fetch_projects", "bandit.plan", "scorecards.fetch_scorecards", "publish"):
+    for task_id in (
+        "pypi.fetch_projects",
+        "bandit.plan",
+        "scorecards.fetch_scorecards",
+        "popularity.fetch_dataset",
+        "publish",
+    ):
         assert tasks[task_id].trigger_rule == "all_done", task_id
     assert tasks["pypi.fetch_projects"].pool == "pypi"
     assert tasks["bandit.scan"].pool == "pypi"
@@ -178,6 +191,7 @@ def test_end_to_end_and_idempotent_rerun(airflow_home: Path, seckb_env: Path) ->
         "pypi": "updated",
         "bandit": "updated",
         "scorecards": "updated",
+        "popularity": "updated",
     }
 
     second_run = run_dag()

@@ -723,7 +723,9 @@ def test_init_script_is_valid_bash() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_seckb_variables_are_settings_with_matching_defaults(base: dict[str, Any]) -> None:
+def test_seckb_variables_are_settings_with_matching_defaults(
+    base: dict[str, Any], production_defaults: None
+) -> None:
     seckb = {k: v for k, v in common_env(base).items() if k.startswith("SECKB_")}
     assert set(seckb) >= {
         "SECKB_HOME", "SECKB_ADVISORY_DB_URL", "SECKB_PYPI_URL", "SECKB_SCORECARD_URL",
@@ -921,7 +923,9 @@ def test_serve_needs_no_airflow_extra() -> None:
     assert {"fastapi", "uvicorn"} <= names
 
 
-def test_every_seckb_setting_reaches_the_airflow_containers(base: dict[str, Any]) -> None:
+def test_every_seckb_setting_reaches_the_airflow_containers(
+    base: dict[str, Any], production_defaults: None
+) -> None:
     """Each Settings field (and SECKB_CONFIG) is passed from .env to every Airflow container,
     so nothing set in .env is silently ignored; .env.example lists them all."""
     fields = {f"SECKB_{f.name.upper()}" for f in dataclasses.fields(Settings)} | {"SECKB_CONFIG"}

@@ -22,7 +22,7 @@ from aggregators.store.staged import StagedRun
 
 T0 = datetime(2026, 11, 16, 3, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
-SOURCE_NAMES = {"advisories", "pypi", "bandit", "scorecards"}
+SOURCE_NAMES = {"advisories", "pypi", "bandit", "scorecards", "popularity"}
 
 
 def rows(table: str, *records: dict[str, Any]) -> pa.Table:
@@ -497,6 +497,7 @@ def test_an_update_on_top_of_a_previous_snapshot_publishes(
         "pypi": "failed",
         "bandit": "carried_forward",  # failed at S0, not run now: named, not failed again
         "scorecards": "updated",
+        "popularity": "carried_forward",
     }
     assert sources["pypi"]["lineage"] == {"projects": 1}  # kept from S0
     assert sources["pypi"]["error"] == "PyPI down" and sources["pypi"]["age_seconds"] == 3600

@@ -96,6 +96,7 @@ def finish(run_id: str, settings: Settings) -> None:
     for i, batch in enumerate(plan_source(run_id, "bandit", settings)):
         run_part(run_id, "bandit", i, batch, settings)
     run_source(run_id, "scorecards", settings)
+    run_source(run_id, "popularity", settings)
 
 
 def test_a_run_whose_base_was_pruned_is_refused_not_published(
@@ -248,7 +249,7 @@ def test_results_staged_on_the_old_base_are_never_published(
     run_source("R", "advisories", settings)  # only the first task is cleared and re-run
     outcome = publish_run("R", settings)
     assert outcome["published"]
-    assert set(outcome["failures"]) == {"pypi", "bandit", "scorecards"}
+    assert set(outcome["failures"]) == {"pypi", "bandit", "scorecards", "popularity"}
     mine = latest(settings)
     assert mine.manifest["previous_snapshot"] == s1.id
     for name in ("packages", "releases", "bandit_scans", "scorecards"):

@@ -58,6 +58,7 @@ def stage_all(run_id: str, settings: Settings, scan: bool = True) -> list[list[d
         for i, batch in enumerate(batches):
             run_part(run_id, "bandit", i, batch, settings)
     run_source(run_id, "scorecards", settings)
+    run_source(run_id, "popularity", settings)
     return batches
 
 

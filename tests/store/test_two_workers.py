@@ -111,6 +111,7 @@ def test_two_workers_sharing_only_the_store_publish_what_one_process_does(
     for index, batch in enumerate(batches):
         run_part("run-1", "bandit", index, batch, (first, second)[index % 2])
     run_source("run-1", "scorecards", second)
+    run_source("run-1", "popularity", first)
     outcome = publish_run("run-1", first)
     assert outcome["published"] and not outcome["failures"]
 

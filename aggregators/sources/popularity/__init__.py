@@ -1,0 +1,1 @@
+"""The ``popularity`` source: the top-pypi-packages dataset (the most downloaded projects)."""
