@@ -44,6 +44,12 @@ class Settings:
     """Any git URL, local path or git bundle holding the PyPA advisory-db."""
     advisory_db_branch: str = ""
     """Branch to follow; empty means the remote's default branch."""
+    osv_repositories: tuple[str, ...] = ()
+    """More OSV git repositories read after the advisory-db, each ``name=url#folder|folder``
+    (comma-separated in the environment), for example
+    ``ossf=https://github.com/ossf/malicious-packages.git#osv/malicious/pypi|osv/withdrawn/pypi``:
+    mirrored as partial clones (only the named folders' files are fetched); records that are
+    one issue are merged by id and aliases."""
     keep_snapshots: int = 7
     """How many published snapshots to keep; older ones are deleted after a publish."""
     store_url: str = ""
@@ -108,6 +114,20 @@ class Settings:
     """Retries of each Airflow task (exponential backoff; read by the DAG file)."""
     popularity_url: str = field(default_factory=lambda: DEFAULT_POPULARITY_URL)
     """The top-pypi-packages dataset (the most downloaded projects): an http(s) URL or a file."""
+    names_target_rank: int = 5000
+    """Suspicious names: only projects down to this download rank are imitated."""
+    names_min_ratio: float = 1000.0
+    """Suspicious names: the imitated project has at least this many times the downloads of the
+    name (a name not among the popular projects counts the least popular one's)."""
+    names_long_length: int = 10
+    """Suspicious names: names this long or longer may be 2 edits from a popular one (else 1)."""
+    names_min_length: int = 4
+    """Suspicious names: shorter names are compared by the exact rules only (separators,
+    affixes, word order, look-alike characters), not by edit distance."""
+    new_project_days: int = 30
+    """Signals: a project whose first release is younger than this is ``new_project``."""
+    dormant_days: int = 365
+    """Signals: a release uploaded after this long without one is ``after_silence``."""
     scorecard_url: str = "https://api.scorecard.dev"
     """OpenSSF Scorecard API base URL (``{scorecard_url}/projects/github.com/<org>/<repo>``)."""
     scorecard_concurrency: int = 8
@@ -201,7 +221,9 @@ def git_location(url: str) -> str:
     return str(Path(url).expanduser().resolve())
 
 
-_AT_LEAST_ONE = ("keep_snapshots", "workers")
+_AT_LEAST_ONE = (
+    "keep_snapshots", "workers", "names_target_rank", "names_long_length", "names_min_length",
+)  # fmt: skip
 _POSITIVE = (
     "max_advisory_bytes",
     "pypi_concurrency",
@@ -234,6 +256,9 @@ _NOT_NEGATIVE = (
     "index_fresh_seconds",
     "index_client_max_age",
     "policy_scorecard_min",
+    "names_min_ratio",
+    "new_project_days",
+    "dormant_days",
 )
 _HTTP_URLS = ("scorecard_url", "pypi_url", "notify_webhooks", "index_upstreams")
 """Settings holding http(s) URLs (one, or a list)."""

@@ -61,9 +61,9 @@ SOURCES: tuple[SourceSpec, ...] = (
         name="advisories",
         tables=("advisories", "advisory_packages", "advisory_ranges", "osv_records"),
         implementation="aggregators.sources.advisories.source:AdvisorySource",
-        fetch="aggregators.sources.advisories.gitsync:fetch_advisory_db",
+        fetch="aggregators.sources.advisories.gitsync:fetch_osv_repositories",
         task_id="sync_and_parse",
-        tooltip="PyPA advisory-db (git)",
+        tooltip="OSV git repositories: the PyPA advisory-db, and any others configured",
     ),
     SourceSpec(
         name="pypi",

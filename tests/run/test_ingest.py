@@ -581,7 +581,7 @@ def test_a_new_parser_format_reparses_everything(
     ingest(settings, "advisories")
     import aggregators.sources.advisories.source as source
 
-    monkeypatch.setattr(source, "parser_format", lambda: "seckb 99; other contracts")
+    monkeypatch.setattr(source, "parser_format", lambda *_: "seckb 99; other contracts")
     report = ingest(settings, "advisories")  # same commit, but rows from an older parser
     result = report.results["advisories"]
     assert result.status == "updated" and result.lineage["mode"] == "full"

@@ -1,13 +1,16 @@
-"""The advisory-db's git mirror: a bare repository under the data root, kept with GitPython.
+"""Git mirrors of the OSV repositories: bare repositories under the data root, kept with GitPython.
 
 Files are read straight from git objects (``git cat-file --batch`` through GitPython), so no
-working tree is checked out, and a file's blob id tells whether its content changed.
+working tree is checked out, and a file's blob id tells whether its content changed. A partial
+mirror (``--filter=blob:none``, the remote a promisor) holds every commit and tree but only the
+blobs of the folders asked for, fetched in one request after each sync.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +21,11 @@ import git
 from aggregators.core.config import Settings
 from aggregators.core.errors import ConfigError, SourceError
 from aggregators.core.workspace import Workspace
+from aggregators.sources.advisories.repositories import (
+    DEFAULT_ORIGIN,
+    OsvRepository,
+    configured_repositories,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +65,24 @@ def _one_line(exc: git.GitCommandError) -> str:
 
 
 class AdvisoryRepo:
-    """A bare mirror of the advisory-db at ``path`` following ``url``."""
+    """A bare mirror at ``path`` following ``url`` (the advisory-db unless ``label`` says)."""
 
-    def __init__(self, path: Path, url: str, timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        url: str,
+        timeout: float = 600.0,
+        partial: bool = False,
+        label: str = "advisory-db",
+        setting: str = "advisory_db_url",
+    ) -> None:
         """Remember where the mirror lives and what it mirrors; nothing touches disk yet."""
         self.path = path
         self.url = url
         self.timeout = timeout
+        self.partial = partial
+        self.label = label
+        self.setting = setting
         self._repo: git.Repo | None = None
 
     @property
@@ -85,16 +104,18 @@ class AdvisoryRepo:
         return None
 
     def _fetch(self, repo: git.Repo, url: str) -> None:
+        options = ["--filter=blob:none"] if self.partial else []
         try:
             repo.git.fetch(
                 "--prune",
                 "--no-tags",
+                *options,
                 "origin",
                 "+refs/heads/*:refs/remotes/origin/*",
                 kill_after_timeout=self.timeout,
             )
         except git.GitCommandError as exc:
-            raise SourceError(f"cannot fetch advisory-db from {url}: {_one_line(exc)}") from exc
+            raise SourceError(f"cannot fetch {self.label} from {url}: {_one_line(exc)}") from exc
 
     def _replace(self, previous_url: str | None) -> git.Repo:
         """Clone into a sibling directory and swap it in only once the fetch succeeded: a bad
@@ -104,6 +125,10 @@ class AdvisoryRepo:
         shutil.rmtree(fresh, ignore_errors=True)
         repo = git.Repo.init(fresh, bare=True)
         repo.create_remote("origin", self.url)
+        if self.partial:
+            with repo.config_writer() as config:
+                config.set_value('remote "origin"', "promisor", "true")
+                config.set_value('remote "origin"', "partialclonefilter", "blob:none")
         try:
             self._fetch(repo, self.url)
         except SourceError as exc:
@@ -111,13 +136,13 @@ class AdvisoryRepo:
             shutil.rmtree(fresh, ignore_errors=True)
             if previous_url is not None and previous_url != self.url:
                 raise ConfigError(
-                    f"advisory_db_url changed from {previous_url} to {self.url}, which cannot be "
+                    f"{self.setting} changed from {previous_url} to {self.url}, which cannot be "
                     f"fetched ({exc}); nothing was changed: fix the URL or restore the old one"
                 ) from exc
             raise
         repo.close()
         if self.path.exists():
-            log.warning("advisory-db mirror at %s replaced (was %s)", self.path, previous_url)
+            log.warning("%s mirror at %s replaced (was %s)", self.label, self.path, previous_url)
             old = self.path.with_name(self.path.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
             self.path.rename(old)
@@ -135,7 +160,7 @@ class AdvisoryRepo:
                 repo.git.ls_remote("--symref", "origin", "HEAD", kill_after_timeout=self.timeout)
             )
         except git.GitCommandError as exc:
-            raise SourceError(f"cannot reach advisory-db at {self.url}: {_one_line(exc)}") from exc
+            raise SourceError(f"cannot reach {self.label} at {self.url}: {_one_line(exc)}") from exc
         head_sha = ""
         for line in out.splitlines():
             if line.startswith("ref: ") and line.endswith("\tHEAD"):
@@ -149,7 +174,7 @@ class AdvisoryRepo:
                 return preferred
         if matching:
             return matching[0]
-        raise SourceError(f"cannot tell the default branch of {self.url}; set advisory_db_branch")
+        raise SourceError(f"cannot tell the default branch of {self.url}; name a branch")
 
     def sync(self, branch: str = "") -> SyncResult:
         """Clone on first use, fetch afterwards; return the followed branch's head commit.
@@ -171,7 +196,7 @@ class AdvisoryRepo:
         try:
             commit = repo.commit(f"refs/remotes/origin/{branch}")
         except (git.BadName, ValueError) as exc:
-            raise SourceError(f"advisory-db at {self.url} has no branch {branch!r}") from exc
+            raise SourceError(f"{self.label} at {self.url} has no branch {branch!r}") from exc
         return SyncResult(branch, commit.hexsha, commit.committed_datetime.astimezone(UTC))
 
     def has_commit(self, sha: str) -> bool:
@@ -181,9 +206,9 @@ class AdvisoryRepo:
         except (git.BadName, ValueError, git.GitCommandError):
             return False
 
-    def list_files(self, commit: str, prefix: str) -> list[TreeFile]:
-        """Every blob below ``prefix`` in ``commit`` with its size (one ``git ls-tree``)."""
-        out: str = self.repo.git.ls_tree("-r", "-l", "-z", commit, "--", prefix)
+    def list_files(self, commit: str, *prefixes: str) -> list[TreeFile]:
+        """Every blob below ``prefixes`` in ``commit`` with its size (one ``git ls-tree``)."""
+        out: str = self.repo.git.ls_tree("-r", "-l", "-z", commit, "--", *prefixes)
         files = []
         for record in out.split("\0"):
             if not record:
@@ -194,9 +219,11 @@ class AdvisoryRepo:
                 files.append(TreeFile(path, blob, int(size) if size.isdigit() else 0))
         return files
 
-    def changes(self, old: str, new: str, prefix: str) -> list[Change]:
-        """Files below ``prefix`` that differ between two commits (renames as delete + add)."""
-        out: str = self.repo.git.diff("--name-status", "--no-renames", "-z", old, new, "--", prefix)
+    def changes(self, old: str, new: str, *prefixes: str) -> list[Change]:
+        """Files below ``prefixes`` that differ between two commits (renames as delete + add)."""
+        out: str = self.repo.git.diff(
+            "--name-status", "--no-renames", "-z", old, new, "--", *prefixes
+        )
         fields = [f for f in out.split("\0") if f]
         return [Change(fields[i][0], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
 
@@ -212,13 +239,87 @@ class AdvisoryRepo:
             _sha, _kind, _size, stream = self.repo.git.stream_object_data(blob)
             yield stream.read()
 
+    def fetch_blobs(self, commit: str, folders: Sequence[str]) -> int:
+        """Fetch, in one request, the blobs below ``folders`` at ``commit`` that a partial
+        mirror lacks; return how many were fetched (0 for a full mirror)."""
+        if not self.partial:
+            return 0
+        listed: str = self.repo.git.ls_tree("-r", "-z", commit, "--", *folders)
+        wanted = set()
+        for record in listed.split("\0"):
+            meta, _, _path = record.partition("\t")
+            fields = meta.split()
+            if len(fields) == 3 and fields[1] == "blob":
+                wanted.add(fields[2])
+        present: str = self.repo.git.rev_list("--objects", "--no-walk", "--missing=print", commit)
+        missing = sorted(
+            wanted & {line[1:].strip() for line in present.splitlines() if line.startswith("?")}
+        )
+        if not missing:
+            return 0
+        with tempfile.TemporaryFile() as wants:  # one object id per line: git fetch --stdin
+            wants.write("".join(f"{oid}\n" for oid in missing).encode("ascii"))
+            wants.seek(0)
+            try:
+                self.repo.git.fetch(
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--stdin",
+                    "origin",
+                    istream=wants,
+                    kill_after_timeout=self.timeout,
+                )
+            except git.GitCommandError as exc:
+                raise SourceError(
+                    f"cannot fetch {len(missing)} files of {self.label}: {_one_line(exc)}"
+                ) from exc
+        return len(missing)
 
-def fetch_advisory_db(settings: Settings, workspace: Workspace) -> SyncResult:
-    """Clone or fetch the advisory-db mirror of ``workspace`` (the source's I/O step)."""
-    repo = AdvisoryRepo(
-        workspace.advisory_db, settings.advisory_db_url, settings.git_timeout_seconds
+
+def open_repository(
+    repository: OsvRepository, settings: Settings, workspace: Workspace
+) -> AdvisoryRepo:
+    """The mirror of ``repository`` (nothing touches disk yet)."""
+    if repository.name == DEFAULT_ORIGIN:
+        return AdvisoryRepo(
+            repository.mirror(workspace), repository.url, settings.git_timeout_seconds
+        )
+    return AdvisoryRepo(
+        repository.mirror(workspace),
+        repository.url,
+        settings.git_timeout_seconds,
+        partial=repository.partial,
+        label=f"OSV repository {repository.name}",
+        setting=f"osv_repositories ({repository.name})",
     )
-    try:
-        return repo.sync(settings.advisory_db_branch)
-    finally:
-        repo.close()
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What the fetch step found: each repository's head, or why it could not be synced."""
+
+    heads: dict[str, SyncResult]
+    errors: dict[str, str]
+
+
+def fetch_osv_repositories(settings: Settings, workspace: Workspace) -> Synced:
+    """Sync every configured repository (the source's I/O step). The advisory-db failing fails
+    the source; another repository failing is recorded and its advisories carry forward."""
+    heads: dict[str, SyncResult] = {}
+    errors: dict[str, str] = {}
+    for repository in configured_repositories(settings):
+        mirror = open_repository(repository, settings, workspace)
+        try:
+            head = mirror.sync(repository.branch)
+            fetched = mirror.fetch_blobs(head.commit, repository.folders)
+            if fetched:
+                log.info("%s: fetched %d files", repository.name, fetched)
+            heads[repository.name] = head
+        except SourceError as exc:
+            if repository.name == DEFAULT_ORIGIN:
+                raise
+            log.warning("advisories: %s", exc)
+            errors[repository.name] = str(exc)
+        finally:
+            mirror.close()
+    return Synced(heads, errors)

@@ -11,11 +11,9 @@ becomes JSON; timestamps that YAML typed become RFC 3339 strings.
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -25,11 +23,14 @@ from aggregators.core.names import normalize_name
 from aggregators.core.versions import parse_version
 from aggregators.sources.advisories.events import EVENT_KINDS, is_unbounded
 from aggregators.sources.advisories.fastyaml import load_yaml
+from aggregators.sources.advisories.malicious import is_malicious
+from aggregators.sources.advisories.records import json_ready, osv_record, rfc3339
+from aggregators.sources.advisories.repositories import ADVISORY_SUFFIXES, DEFAULT_ORIGIN
 from aggregators.sources.advisories.severity import choose_severity
 from aggregators.sources.base import error_row
 
 SOURCE = "advisories"
-ADVISORY_SUFFIXES = (".yaml", ".yml", ".json")
+__all__ = ["ADVISORY_SUFFIXES", "ParsedFile", "json_ready", "parse_advisory", "rfc3339"]
 
 
 @dataclass
@@ -234,6 +235,12 @@ def _parse_affected(parsed: ParsedFile, doc: dict[str, Any], adv_id: str) -> lis
         )
         names.append(package)
         ranges = entry.get("ranges") or []
+        if not raw_versions and not ranges and not doc.get("withdrawn"):
+            parsed.error(
+                f"affected[{entry_index}] ({package}) lists no versions and no ranges",
+                adv_id,
+                "warning",
+            )
         if not isinstance(ranges, list):
             parsed.error(
                 f"affected[{entry_index}].ranges is not a list; ignored", adv_id, "warning"
@@ -258,10 +265,13 @@ def _severity_entries(parsed: ParsedFile, doc: dict[str, Any], adv_id: str) -> l
     return per_package
 
 
-def parse_advisory(path: str, data: bytes, commit: str, blob: str = "") -> ParsedFile:
+def parse_advisory(
+    path: str, data: bytes, commit: str, blob: str = "", origin: str = DEFAULT_ORIGIN
+) -> ParsedFile:
     """Parse one advisory file's bytes into rows for the advisory tables (never raises).
 
-    ``commit`` and ``blob`` (the file's git blob id) are recorded as the row's lineage.
+    ``commit``, ``blob`` (the file's git blob id) and ``origin`` (the repository's name) are
+    recorded as the row's lineage.
     """
     parsed = ParsedFile(path)
     try:
@@ -277,6 +287,7 @@ def parse_advisory(path: str, data: bytes, commit: str, blob: str = "") -> Parse
         parsed.error("advisory has no 'id'")
         return parsed
     adv_id = adv_id.strip()
+    aliases = _string_list(parsed, doc, "aliases", adv_id)
     packages = _parse_affected(parsed, doc, adv_id)
     severity, warnings = choose_severity(_severity_entries(parsed, doc, adv_id))
     for warning in warnings:
@@ -285,7 +296,7 @@ def parse_advisory(path: str, data: bytes, commit: str, blob: str = "") -> Parse
         "id": adv_id,
         "summary": _optional_text(parsed, doc, "summary", adv_id),
         "details": _optional_text(parsed, doc, "details", adv_id),
-        "aliases": _string_list(parsed, doc, "aliases", adv_id),
+        "aliases": aliases,
         "related": _string_list(parsed, doc, "related", adv_id),
         "packages": packages,
         "published": _timestamp(parsed, doc, "published", adv_id),
@@ -299,53 +310,17 @@ def parse_advisory(path: str, data: bytes, commit: str, blob: str = "") -> Parse
         "source_commit": commit,
         "source_path": path,
         "source_blob": blob,
+        "origin": origin,
+        "malicious": is_malicious(doc, adv_id, aliases),
+        "merged_into": None,
+        "severity_from": None,
     }
     parsed.record = osv_record(doc, parsed.advisory, path)
     return parsed
 
 
-def rfc3339(value: datetime | date) -> str:
-    """A timestamp YAML typed, written back as RFC 3339 (``2021-08-25T04:30:09.712538Z``:
-    UTC as ``Z``, the fraction only when there is one); a bare date stays ``YYYY-MM-DD``."""
-    if not isinstance(value, datetime):
-        return value.isoformat()
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
-
-
-def json_ready(value: Any) -> Any:
-    """A safely loaded YAML value as JSON data: timestamps as RFC 3339 text, keys as text,
-    sets and tuples as lists, binary as base64, non-finite numbers as text."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted((json_ready(v) for v in value), key=str)
-    if isinstance(value, datetime | date):
-        return rfc3339(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def osv_record(doc: dict[str, Any], advisory: dict[str, Any], path: str) -> dict[str, Any]:
-    """The ``osv_records`` row of a kept advisory: its document as compact JSON text."""
-    data = json_ready(doc)
-    modified, withdrawn = data.get("modified"), data.get("withdrawn")
-    return {
-        "id": advisory["id"],
-        "aliases": list(advisory["aliases"]),
-        "modified": modified if isinstance(modified, str) else None,
-        "withdrawn": withdrawn if isinstance(withdrawn, str) else None,
-        "record": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-        "source_path": path,
-    }
-
-
-def parse_batch(items: list[tuple[str, bytes, str]], commit: str) -> list[ParsedFile]:
-    """Parse a batch of ``(path, bytes, blob id)`` triples from one commit."""
-    return [parse_advisory(path, data, commit, blob) for path, data, blob in items]
+def parse_batch(
+    items: list[tuple[str, bytes, str]], commit: str, origin: str = DEFAULT_ORIGIN
+) -> list[ParsedFile]:
+    """Parse a batch of ``(path, bytes, blob id)`` triples from one commit of ``origin``."""
+    return [parse_advisory(path, data, commit, blob, origin) for path, data, blob in items]

@@ -531,10 +531,24 @@ def test_no_affected_list_is_a_warning() -> None:
 def test_entry_without_package_name_is_skipped_with_a_warning() -> None:
     text = (
         "id: X-5\naffected:\n- package: {ecosystem: PyPI}\n- package: {name: ok, ecosystem: PyPI}\n"
+        "  versions: ['1.0']\n"
     )
     parsed = parse(text)
     assert [(p["entry_index"], p["package"]) for p in parsed.packages] == [(1, "ok")]
     assert levels(parsed) == ["warning"]
+
+
+def test_an_entry_naming_no_version_at_all_is_kept_with_a_warning() -> None:
+    """Kept: a malicious record of that shape covers its whole project (knowledge.malicious).
+    A withdrawn record of that shape (real: PYSEC-2022-15, rejected) is not worth a warning."""
+    parsed = parse("id: X-5b\naffected:\n- package: {name: evil, ecosystem: PyPI}\n")
+    assert [p["package"] for p in parsed.packages] == ["evil"]
+    assert warnings(parsed) == ["affected[0] (evil) lists no versions and no ranges"]
+    withdrawn = parse(
+        "id: X-5c\nwithdrawn: '2022-02-22T16:15:07Z'\n"
+        "affected:\n- package: {name: a, ecosystem: PyPI}\n"
+    )
+    assert warnings(withdrawn) == []
 
 
 def test_range_without_events_list_is_an_error_row_but_advisory_kept() -> None:
