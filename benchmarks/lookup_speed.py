@@ -1,9 +1,11 @@
 """Resolver look-up and ``seckb audit`` speed (the figures of issue 6).
 
-Snapshot: the real advisory-db bundle ingested with ``--sources advisories`` into a temporary data
-root, plus a synthetic PyPI release list — every advisory package with ~50 versions (the versions
-its advisories name, filled up with made-up ones) — from which ``package_version_security`` is
-built with the real ``build_package_version_security`` and published as a new snapshot.
+Snapshot: the real advisory-db bundle and the real top-pypi-packages dataset ingested with
+``--sources advisories,popularity`` into a temporary data root (so ``audit`` also checks every
+name against 15,000 popular projects), plus a synthetic PyPI release list — every advisory
+package with ~50 versions (the versions its advisories name, filled up with made-up ones) —
+from which ``package_version_security`` is built with the real
+``build_package_version_security`` and published as a new snapshot.
 
 Measured in one run, each against the naive way (one DuckDB query per pin):
   lookup   10,000 (package, version) pairs through KnowledgeBase.lookup_many after opening,
@@ -28,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT.parent / "shared" / "data" / "advisory-db-2023.bundle"
+POPULARITY = ROOT.parent / "shared" / "data" / "top-pypi-packages-2026-04.min.json"
+"""The real popularity dataset: audit checks every name against its 15,000 projects."""
 SECKB = Path(sys.executable).with_name("seckb")
 VERSIONS_PER_PACKAGE = 50
 NAIVE_SQL = (
@@ -58,8 +62,10 @@ def build(home: Path, bundle: Path) -> tuple[int, int]:
     from aggregators.store.snapshots import SnapshotStore
     from aggregators.store.views import refresh
 
-    settings = load_settings(env={}, home=home, advisory_db_url=str(bundle))
-    report = ingest(settings, "advisories")
+    settings = load_settings(
+        env={}, home=home, advisory_db_url=str(bundle), popularity_url=str(POPULARITY)
+    )
+    report = ingest(settings, "advisories,popularity")
     base = report.snapshot
     assert base is not None and not report.failures
     tables: dict[str, pa.Table] = {name: t for name in base.tables if (t := base.read(name))}

@@ -1,8 +1,9 @@
 """A data root with two real snapshots (advisories + loopback PyPI) for audit/recommend/diff tests.
 
-First snapshot: flask 0.12.2 (PYSEC-1, unscored), 1.0 (PYSEC-2, Critical), 1.1 (yanked), 1.2,
-2.0rc1; requests 2.0 (PYSEC-3, Medium 4.2), 2.1 (PYSEC-4, Low 1.8), 2.2. The second (latest)
-adds PYSEC-5 (requests >= 2.2, High) and withdraws PYSEC-4.
+Both snapshots hold the synthetic popularity dataset. First snapshot: flask 0.12.2 (PYSEC-1,
+unscored), 1.0 (PYSEC-2, Critical), 1.1 (yanked), 1.2, 2.0rc1; requests 2.0 (PYSEC-3, Medium
+4.2), 2.1 (PYSEC-4, Low 1.8), 2.2. The second (latest) adds PYSEC-5 (requests >= 2.2, High) and
+withdraws PYSEC-4.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def build_home(root: Path, **overrides: Any) -> tuple[Path, list[str]]:
             pypi_url=pypi.url,
             **overrides,
         )
-        report = ingest(settings, "advisories,pypi")
+        report = ingest(settings, "advisories,pypi,popularity")
         assert not report.failures and report.snapshot is not None
         ids.append(report.snapshot.id)
         repo.write(
@@ -81,7 +82,7 @@ def build_home(root: Path, **overrides: Any) -> tuple[Path, list[str]]:
             ),
         )
         repo.commit()
-        report = ingest(settings, "advisories,pypi")
+        report = ingest(settings, "advisories,pypi,popularity")
         assert not report.failures and report.snapshot is not None
         ids.append(report.snapshot.id)
     return root / "home", ids

@@ -17,6 +17,7 @@ from aggregators.cli.common import (
     add_snapshot_options,
     print_json,
     read_snapshot,
+    settings_from,
 )
 from aggregators.clients.audit import THRESHOLDS
 from aggregators.core.errors import SeckbError
@@ -24,7 +25,13 @@ from aggregators.core.errors import SeckbError
 if TYPE_CHECKING:
     from aggregators.clients.audit import AuditRow, Requirement
 
-STYLES = {"vulnerable": "bold red", "ok": "green"}  # every other status: yellow
+STYLES = {
+    "malicious": "bold white on red",
+    "vulnerable": "bold red",
+    "suspect": "bold red",
+    "ok": "green",
+}
+"""Every other status: yellow."""
 
 
 def add_parser(
@@ -37,44 +44,53 @@ def add_parser(
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("-r", "--requirements", type=Path, help="a requirements file (pip format)")
     what.add_argument("--sbom", type=Path, help="a CycloneDX JSON SBOM (syft, cyclonedx-py)")
-    p.add_argument(
-        "--fail-on",
-        choices=THRESHOLDS,
-        help="exit 1 when a vulnerable pin reaches this CVSS rating (unscored always does), "
-        "or when a pin is unpinned, a direct reference, unknown or invalid "
-        "(unless --allow-unknown)",
-    )
-    p.add_argument(
-        "--allow-unknown",
-        action="store_true",
-        help="with --fail-on: do not fail on unpinned, direct-reference, unknown or invalid "
-        "entries",
-    )
+    add_failure_options(p)
     p.add_argument("--json", action="store_true", help="print the seckb.audit/1 JSON document")
     add_snapshot_options(p)
     p.set_defaults(func=run)
 
 
+def add_failure_options(p: argparse.ArgumentParser) -> None:
+    """``--fail-on``, ``--allow-unknown`` and ``--allow-suspicious`` (audit, project show)."""
+    p.add_argument(
+        "--fail-on",
+        choices=THRESHOLDS,
+        help="exit 1 when a vulnerable pin reaches this CVSS rating (unscored always does), "
+        "when a pin is malicious or suspect (always), when a name is suspicious (unless "
+        "--allow-suspicious), or when a pin is unpinned, a direct reference, unknown or "
+        "invalid (unless --allow-unknown)",
+    )
+    p.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="with --fail-on: do not fail on unpinned, direct-reference, unknown or invalid "
+        "entries (malicious and suspect ones still fail)",
+    )
+    p.add_argument(
+        "--allow-suspicious",
+        action="store_true",
+        help="with --fail-on: do not fail on names that look like a more popular project's",
+    )
+
+
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Audit every entry; 1 when one breaks ``--fail-on``, else 0 (errors raise)."""
-    from aggregators.clients.audit import advisory_scores, audit, mark_failures
+    from aggregators.clients.audit import AuditOptions, audit_snapshot
+    from aggregators.clients.checks import checks_from
     from aggregators.clients.documents import audit_document
-    from aggregators.clients.lookup import KnowledgeBase
 
     requirements, notes, source = _read_input(args)
     snapshot, warnings = read_snapshot(args, err)
-    wanted = {r.package for r in requirements if r.package}
-    rows = audit(requirements, KnowledgeBase(snapshot, wanted), advisory_scores(snapshot))
-    failing = mark_failures(rows, args.fail_on, args.allow_unknown)
+    options = AuditOptions(args.fail_on, args.allow_unknown, args.allow_suspicious)
+    rows, failing, unchecked = audit_snapshot(
+        snapshot, requirements, options, checks_from(settings_from(args))
+    )
+    notes = [*notes, *unchecked]
     code = EXIT_FAILED if failing else EXIT_OK
     for note in notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if args.json:
-        print_json(
-            audit_document(
-                snapshot, source, rows, notes, warnings, args.fail_on, args.allow_unknown, code
-            )
-        )
+        print_json(audit_document(snapshot, source, rows, notes, warnings, options, code))
         return code
     out.print(_table(rows))
     counts = ", ".join(

@@ -60,6 +60,7 @@ def add_parser(
     show.add_argument("--json", action="store_true", help="print seckb.project/1")
     show.add_argument("--fail-on", choices=THRESHOLDS, help="exit 1 as seckb audit does")
     show.add_argument("--allow-unknown", action="store_true", help="as seckb audit")
+    show.add_argument("--allow-suspicious", action="store_true", help="as seckb audit")
     show.add_argument("--snapshot", help="snapshot id (default: LATEST)")
     show.add_argument(
         "--fix", action="store_true", help="also plan the fix of its components (as seckb fix)"
@@ -180,7 +181,9 @@ def _show(
 
     snapshot = open_snapshot(settings, args.snapshot)
     warnings = warn_stale(snapshot, settings, err)
-    options = (args.fail_on, args.allow_unknown)
+    from aggregators.clients.audit import AuditOptions
+
+    options = AuditOptions(args.fail_on, args.allow_unknown, args.allow_suspicious)
     result, failing = show_project(store, args.name, snapshot, options, utcnow())
     code = EXIT_FAILED if failing else EXIT_OK
     plan = _plan(result, snapshot, settings, args) if args.fix else None

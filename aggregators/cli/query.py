@@ -14,6 +14,7 @@ from aggregators.cli.common import (
     add_snapshot_options,
     print_json,
     read_snapshot,
+    settings_from,
 )
 
 if TYPE_CHECKING:
@@ -35,14 +36,18 @@ def add_parser(
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Answer the query from the snapshot; always 0 (errors raise)."""
+    from aggregators.clients.checks import checks_from
     from aggregators.clients.query import query
 
     snapshot, _warnings = read_snapshot(args, err)
-    result = query(snapshot, args.package, args.version, include_withdrawn=args.include_withdrawn)
+    checks = checks_from(settings_from(args))
+    result = query(snapshot, args.package, args.version, args.include_withdrawn, checks)
     if args.json:
         print_json(result.to_json())
         return EXIT_OK
     subject = result.package + (f" {result.version}" if result.version else "")
+    for line in knowledge_lines(result):
+        out.print(line, highlight=False)
     if result.repository is not None:
         out.print(_repository_line(result.repository), highlight=False)
     if not result.known_package:
@@ -64,6 +69,24 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if result.advisories:
         out.print(_advisory_table(result))
     return EXIT_OK
+
+
+def knowledge_lines(result: QueryResult) -> list[str]:
+    """What the knowledge base says beside the advisories (rich markup): malicious, suspect,
+    a suspicious name, the signals."""
+    lines = []
+    if result.malicious:
+        lines.append("[bold white on red]MALICIOUS[/] — a malicious-package record names it")
+    elif result.suspect:
+        lines.append("[bold red]SUSPECT[/] — a version of a malicious project (no record lists it)")
+    elif result.malicious_project:
+        lines.append("[bold red]malicious project[/] — a malicious-package record covers it")
+    if result.suspicion is not None:
+        lines.append(f"[yellow]suspicious name[/]: {escape(result.suspicion.message())}")
+    elif not result.names_checked:
+        lines.append("[yellow]name not checked[/]: the snapshot has no popularity table")
+    lines.extend(f"[yellow]signal[/] {s.kind}: {escape(s.message)}" for s in result.signals)
+    return lines
 
 
 def bandit_line(analysis: dict[str, Any] | None) -> str:

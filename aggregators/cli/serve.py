@@ -78,11 +78,14 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         highlight=False,
         soft_wrap=True,
     )
+    from aggregators.clients.checks import checks_from
+
     app = create_app(
         holder,
         max_age=timedelta(hours=settings.max_age_hours),
         api_token=settings.api_token,
         index=index,
+        checks=checks_from(settings),
     )
     serve(app, args.host, args.port)
     return EXIT_OK

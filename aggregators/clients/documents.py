@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from aggregators.clients.audit import summary
+from aggregators.clients.audit import AuditOptions, summary
 from aggregators.clients.diff import group_changes
 
 if TYPE_CHECKING:
     from aggregators.clients.audit import AuditRow
     from aggregators.clients.lookup import Recommendation, VersionSecurity
     from aggregators.clients.query import QueryResult
+    from aggregators.knowledge.typosquat import Suspicion
     from aggregators.store.snapshots import Snapshot
 
 QUERY_SCHEMA = "seckb.query/1"
@@ -49,6 +50,12 @@ def query_document(result: QueryResult) -> dict[str, Any]:
         "advisories": [asdict(m) for m in result.advisories],
         "repository": result.repository,
         "bandit": result.bandit,
+        "malicious": result.malicious,
+        "suspect": result.suspect,
+        "malicious_project": result.malicious_project,
+        "names_checked": result.names_checked,
+        "suspicion": suspicion_json(result.suspicion),
+        "signals": [signal.to_json() for signal in result.signals],
     }
 
 
@@ -71,7 +78,23 @@ def audit_row(row: AuditRow) -> dict[str, Any]:
         "listed": row.listed,
         "marker": row.marker,
         "note": row.note,
+        "suspicion": suspicion_json(row.suspicion),
+        "signals": [signal.to_json() for signal in row.signals],
         "fails": row.fails,
+    }
+
+
+def suspicion_json(suspicion: Suspicion | None) -> dict[str, Any] | None:
+    """A suspicious name as the documents show it (``None``: none)."""
+    if suspicion is None:
+        return None
+    return {
+        "resembles": suspicion.resembles,
+        "rule": suspicion.rule,
+        "detail": suspicion.detail,
+        "resembles_rank": suspicion.resembles_rank,
+        "rank": suspicion.rank,
+        "message": suspicion.message(),
     }
 
 
@@ -81,8 +104,7 @@ def audit_document(
     rows: Sequence[AuditRow],
     notes: Sequence[str],
     warnings: Sequence[str],
-    fail_on: str | None,
-    allow_unknown: bool,
+    options: AuditOptions,
     exit_code: int,
 ) -> dict[str, Any]:
     """The ``seckb.audit/1`` document."""
@@ -90,8 +112,7 @@ def audit_document(
         "schema": AUDIT_SCHEMA,
         "snapshot": snapshot_info(snapshot),
         "source": dict(source),
-        "fail_on": fail_on,
-        "allow_unknown": allow_unknown,
+        **options.to_json(),
         "exit_code": exit_code,
         "summary": summary(rows),
         "packages": [audit_row(row) for row in rows],

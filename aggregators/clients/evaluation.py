@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aggregators.core.versions import version_sort_key
 from aggregators.knowledge.affected import Entry, collect_entries, entry_affects
+from aggregators.knowledge.malicious import covers_whole_project
 
 if TYPE_CHECKING:
     from aggregators.store.snapshots import Snapshot
@@ -123,36 +125,87 @@ class AdvisoryFacts:
     cvss_score: float | None
     cvss_rating: str | None
     aliases: tuple[str, ...] = ()
+    malicious: bool = False
+    merged_into: str | None = None
+    published: datetime | None = None
 
 
-def read_advisory_facts(snapshot: Snapshot, ids: Iterable[str]) -> dict[str, AdvisoryFacts]:
-    """Withdrawal and CVSS score of each advisory of ``ids`` (the table is sorted by id)."""
-    rows = read_rows(
-        snapshot,
-        "advisories",
-        "id",
-        sorted(set(ids)),
-        columns=["id", "withdrawn", "cvss_score", "cvss_rating"],
-    )
+FACT_COLUMNS = (
+    "id", "aliases", "withdrawn", "cvss_score", "cvss_rating", "malicious", "merged_into",
+    "published",
+)  # fmt: skip
+"""The ``advisories`` columns :func:`facts_from_rows` reads."""
+
+
+def facts_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, AdvisoryFacts]:
+    """``advisories`` rows (:data:`FACT_COLUMNS`) as facts by id."""
     return {
         row["id"]: AdvisoryFacts(
-            row["withdrawn"] is not None, row["cvss_score"], row["cvss_rating"]
+            row["withdrawn"] is not None,
+            row["cvss_score"],
+            row["cvss_rating"],
+            tuple(row["aliases"]),
+            bool(row["malicious"]),
+            row["merged_into"],
+            row["published"],
         )
         for row in rows
     }
 
 
+def read_advisory_facts(snapshot: Snapshot, ids: Iterable[str]) -> dict[str, AdvisoryFacts]:
+    """The facts of each advisory of ``ids`` and of the ones they merge into (the table is
+    sorted by id, so other row groups are skipped)."""
+    wanted = sorted(set(ids))
+    found = facts_from_rows(read_rows(snapshot, "advisories", "id", wanted, FACT_COLUMNS))
+    primaries = {f.merged_into for f in found.values() if f.merged_into} - found.keys()
+    if primaries:
+        found.update(
+            facts_from_rows(
+                read_rows(snapshot, "advisories", "id", sorted(primaries), FACT_COLUMNS)
+            )
+        )
+    return found
+
+
 def active_affecting(
     advisories: PackageAdvisories | None, facts: Mapping[str, AdvisoryFacts], version: str
 ) -> list[str]:
-    """The active (known, not withdrawn) advisories affecting ``version``, sorted."""
+    """The active (known, not withdrawn) advisories affecting ``version``, sorted; a record
+    merged into another is counted as that one."""
     if advisories is None:
         return []
-    return sorted(
-        advisory_id
-        for advisory_id in advisories.affecting(version)
-        if advisory_id in facts and not facts[advisory_id].withdrawn
-    )
+    found = set()
+    for advisory_id in advisories.affecting(version):
+        fact = facts.get(advisory_id)
+        if fact is not None and not fact.withdrawn:
+            found.add(fact.merged_into or advisory_id)
+    return sorted(found)
+
+
+def is_malicious(ids: Iterable[str], facts: Mapping[str, AdvisoryFacts]) -> bool:
+    """Whether one of ``ids`` is a malicious-package record."""
+    return any(a in facts and facts[a].malicious for a in ids)
+
+
+def malicious_project(
+    advisories: PackageAdvisories | None,
+    facts: Mapping[str, AdvisoryFacts],
+    releases: Iterable[tuple[str, datetime | None]],
+    popular: bool,
+) -> bool:
+    """Whether an active malicious record naming the package covers the whole project
+    (:func:`aggregators.knowledge.malicious.covers_whole_project`)."""
+    if advisories is None:
+        return False
+    known = list(releases)
+    for advisory_id, entries in advisories.entries.items():
+        fact = facts.get(advisory_id)
+        if fact is None or fact.withdrawn or not fact.malicious:
+            continue
+        if covers_whole_project(entries, fact.published, known, popular):
+            return True
+    return False
 
 
 def worst_severity(

@@ -30,10 +30,13 @@ from aggregators.clients.evaluation import (
     AdvisoryFacts,
     PackageAdvisories,
     active_affecting,
+    is_malicious,
+    malicious_project,
     read_advisory_facts,
     read_package_advisories,
     worst_severity,
 )
+from aggregators.clients.popularity import Popularity, read_popularity
 from aggregators.core.config import Settings, load_settings
 from aggregators.core.errors import SeckbError, SnapshotError
 from aggregators.core.names import normalize_name
@@ -71,11 +74,25 @@ class VersionSecurity:
     scorecard_score: float | None
     scorecard_date: datetime | None
     listed: bool = True
+    malicious: bool = False
+    """A malicious-package record affects this version."""
+    malicious_project: bool = False
+    """A malicious-package record covers the whole project
+    (:mod:`aggregators.knowledge.malicious`)."""
+    first_upload: datetime | None = None
+    """The project's earliest upload."""
+    days_since_previous: float | None = None
+    """Days since the upload of the release before this one."""
 
     @property
     def vulnerable(self) -> bool:
         """An active advisory affects this version."""
         return bool(self.advisory_ids)
+
+    @property
+    def suspect(self) -> bool:
+        """Not listed by a malicious record, but a version of a malicious project."""
+        return self.malicious_project and not self.malicious
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (dates as ISO 8601)."""
@@ -94,6 +111,11 @@ class VersionSecurity:
             "scorecard_score": self.scorecard_score,
             "scorecard_date": self.scorecard_date.isoformat() if self.scorecard_date else None,
             "listed": self.listed,
+            "malicious": self.malicious,
+            "suspect": self.suspect,
+            "malicious_project": self.malicious_project,
+            "first_upload": self.first_upload.isoformat() if self.first_upload else None,
+            "days_since_previous": self.days_since_previous,
         }
 
 
@@ -125,6 +147,7 @@ class KnowledgeBase:
         self._advisories: dict[str, PackageAdvisories | None] = {}  # read lazily, per package
         self._facts: dict[str, AdvisoryFacts] = {}
         self._unlisted: dict[tuple[str, str], VersionSecurity | None] = {}
+        self._popularity: Popularity | None = None
         filters = [("package", "in", only)] if only else None
         if only == []:
             filters = [("package", "in", [""])]  # nothing asked: read no row
@@ -146,6 +169,10 @@ class KnowledgeBase:
                 bandit_high_findings=columns["bandit_high_findings"][i],
                 scorecard_score=columns["scorecard_score"][i],
                 scorecard_date=columns["scorecard_date"][i],
+                malicious=columns["malicious"][i],
+                malicious_project=columns["malicious_project"][i],
+                first_upload=columns["first_upload"][i],
+                days_since_previous=columns["days_since_previous"][i],
             )
             self._index[(row.package, columns["version_canonical"][i])] = row
             self._by_package.setdefault(row.package, []).append(row)  # in version order
@@ -169,6 +196,26 @@ class KnowledgeBase:
             return cls(snapshot)
         found = open_published(settings or load_settings(), str(location) if location else None)
         return cls(found)
+
+    @property
+    def popularity(self) -> Popularity:
+        """The snapshot's popular projects (read the first time they are needed)."""
+        if self._popularity is None:
+            self._popularity = read_popularity(self.snapshot)
+        return self._popularity
+
+    def is_malicious_project(self, package: str) -> bool:
+        """Whether a malicious-package record covers the whole of ``package``
+        (:mod:`aggregators.knowledge.malicious`): every version is malicious or suspect."""
+        name = normalize_name(package)
+        releases = self._by_package.get(name)
+        if releases:
+            return releases[0].malicious_project
+        if self._only is not None and name not in self._only:
+            return False
+        self._load_advisories({name})
+        popular = self.popularity.rank(name) is not None
+        return malicious_project(self._advisories.get(name), self._facts, (), popular)
 
     def knows(self, package: str) -> bool:
         """Whether PyPI releases of ``package`` are in the snapshot."""
@@ -232,6 +279,13 @@ class KnowledgeBase:
         score, rating = worst_severity(ids, self._facts)
         parsed = parse_version(version)
         card = releases[0] if releases else None
+        whole = (
+            card.malicious_project
+            if card is not None
+            else malicious_project(
+                named, self._facts, (), self.popularity.rank(package) is not None
+            )
+        )
         return VersionSecurity(
             package=package,
             version=version,
@@ -246,6 +300,9 @@ class KnowledgeBase:
             scorecard_score=card.scorecard_score if card else None,
             scorecard_date=card.scorecard_date if card else None,
             listed=False,
+            malicious=is_malicious(ids, self._facts),
+            malicious_project=whole,
+            first_upload=card.first_upload if card else None,
         )
 
     def listed(self, package: str, version: str) -> VersionSecurity | None:
@@ -284,6 +341,8 @@ class KnowledgeBase:
                 result.skipped.append(
                     (release.version, "affected by " + ", ".join(release.advisory_ids))
                 )
+            elif release.suspect:
+                result.skipped.append((release.version, "suspect: a malicious project"))
             else:
                 result.version = release.version
                 break
@@ -302,6 +361,7 @@ def _fixed_in(releases: Sequence[VersionSecurity], version: str) -> str | None:
             candidate is not None
             and candidate > parsed
             and not release.vulnerable
+            and not release.suspect
             and not release.yanked
             and release.is_prerelease is False
         ):

@@ -15,11 +15,14 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from aggregators.clients.checks import Checks
 from aggregators.clients.documents import QUERY_SCHEMA, query_document, snapshot_info
 from aggregators.clients.evaluation import read_package_advisories, read_rows
 from aggregators.core.names import normalize_name, repository_key
 from aggregators.core.versions import canonical_version, parse_version
 from aggregators.knowledge.security import NOT_ANALYSED
+from aggregators.knowledge.signals import Signal, release_signals
+from aggregators.knowledge.typosquat import Suspicion
 from aggregators.store.snapshots import Snapshot
 
 JSON_SCHEMA = QUERY_SCHEMA
@@ -43,6 +46,10 @@ class Match:
     affected_by: str | None
     affected_versions: int
     references: list[str]
+    malicious: bool = False
+    origin: str = "pypa"
+    merged_into: str | None = None
+    severity_from: str | None = None
 
 
 @dataclass
@@ -59,6 +66,22 @@ class QueryResult:
     bandit: dict[str, Any] | None = None
     """For a version query: the Bandit analysis of that PyPI release (:func:`bandit_analysis`);
     ``None`` without a version or when the snapshot lists no such release."""
+    malicious: bool | None = None
+    """For a version query: a malicious-package record affects it."""
+    malicious_project: bool = False
+    """A malicious-package record covers the whole project."""
+    suspicion: Suspicion | None = None
+    names_checked: bool = False
+    """Whether the snapshot could judge the name (it has ``package_popularity``)."""
+    signals: list[Signal] = field(default_factory=list)
+    """For a version query of a listed release: its new-release signals."""
+
+    @property
+    def suspect(self) -> bool | None:
+        """For a version query: a version of a malicious project no record lists."""
+        if self.version is None:
+            return None
+        return self.malicious_project and not self.malicious
 
     @property
     def vulnerable(self) -> bool | None:
@@ -77,9 +100,14 @@ def _iso(value: Any) -> str | None:
 
 
 def query(
-    snapshot: Snapshot, package: str, version: str | None = None, include_withdrawn: bool = False
+    snapshot: Snapshot,
+    package: str,
+    version: str | None = None,
+    include_withdrawn: bool = False,
+    checks: Checks | None = None,
 ) -> QueryResult:
-    """Advisories naming ``package`` in ``snapshot``; with ``version``, those affecting it."""
+    """Advisories naming ``package`` in ``snapshot``; with ``version``, those affecting it;
+    and what the knowledge base says of it (malicious, suspect, its name, its signals)."""
     name = normalize_name(package.strip())
     result = QueryResult(
         snapshot=snapshot_info(snapshot),
@@ -91,6 +119,7 @@ def query(
     result.repository = repository_health(snapshot, name)
     if version is not None:
         result.bandit = bandit_analysis(snapshot, name, version)
+    _knowledge(snapshot, result, checks or Checks())
     named = read_package_advisories(snapshot, [name]).get(name)
     if named is None:
         return result
@@ -111,6 +140,26 @@ def query(
         result.advisories.append(match)
     result.advisories.sort(key=lambda m: (-_score(m), m.id))
     return result
+
+
+def _knowledge(snapshot: Snapshot, result: QueryResult, checks: Checks) -> None:
+    """Fill the verdicts the knowledge base gives: malicious, suspect, name, signals."""
+    if SECURITY not in snapshot.tables:
+        return
+    from aggregators.clients.lookup import KnowledgeBase
+
+    kb = KnowledgeBase(snapshot, [result.package])
+    result.names_checked = kb.popularity.known
+    result.suspicion = kb.popularity.check(result.package, checks.names)
+    result.malicious_project = kb.is_malicious_project(result.package)
+    if result.version is None:
+        return
+    found = kb.lookup(result.package, result.version)
+    result.malicious = bool(found and found.malicious)
+    if found is not None and found.listed:
+        result.signals = release_signals(
+            found.first_upload, found.days_since_previous, checks.at(), checks.signals
+        )
 
 
 def _affected_counts(snapshot: Snapshot, package: str) -> dict[str, int]:
@@ -148,6 +197,10 @@ def _match(adv: dict[str, Any], how: str | None, affected_versions: int) -> Matc
         affected_by=how,
         affected_versions=int(affected_versions),
         references=[ref["url"] for ref in adv["references"]],
+        malicious=bool(adv.get("malicious")),
+        origin=adv.get("origin") or "pypa",
+        merged_into=adv.get("merged_into"),
+        severity_from=adv.get("severity_from"),
     )
 
 

@@ -8,6 +8,9 @@ A release is **blocked** when
   ``audit --fail-on`` rules);
 * an advisory affecting it is a malicious-package record, whatever the threshold (never lifted
   by an accepted risk);
+* it is a version of a malicious project that no record lists (``suspect``,
+  :mod:`aggregators.knowledge.malicious`), whatever the threshold (an accepted risk naming the
+  package or the version lifts it);
 * optionally, its Bandit analysis has one of the blocking statuses (``partial``...) or more
   high-severity, high-confidence findings than allowed, or its repository's Scorecard score is
   below the minimum.
@@ -149,6 +152,8 @@ class ReleaseFacts:
     """``None``: no Bandit analysis is known (``not_analysed``)."""
     bandit_high: int | None = None
     scorecard_score: float | None = None
+    suspect: bool = False
+    """A version of a malicious project that no malicious record lists."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,8 @@ class Reason:
     """One rule a release breaks."""
 
     rule: str
-    """``advisory``, ``malicious``, ``bandit_status``, ``bandit_high`` or ``scorecard``."""
+    """``advisory``, ``malicious``, ``suspect``, ``bandit_status``, ``bandit_high`` or
+    ``scorecard``."""
     text: str
     advisory: str | None = None
     severity: str | None = None
@@ -187,6 +193,11 @@ class Verdict:
         return any(r.rule == "malicious" for r in self.reasons)
 
     @property
+    def suspect(self) -> bool:
+        """A version of a malicious project no record lists (and no accepted risk lifts)."""
+        return any(r.rule == "suspect" for r in self.reasons)
+
+    @property
     def advisories(self) -> tuple[str, ...]:
         """The advisories among the blocking reasons."""
         return tuple(r.advisory for r in self.reasons if r.advisory)
@@ -209,6 +220,7 @@ class Verdict:
             "version": self.version,
             "verdict": "blocked" if self.blocked else "allowed",
             "malicious": self.malicious,
+            "suspect": self.suspect,
             "reasons": [asdict(r) for r in self.reasons],
             "accepted": [
                 {**asdict(reason), "accepted_risk": risk.to_json()}
@@ -218,6 +230,13 @@ class Verdict:
             "below_threshold": list(self.below_threshold),
             "notes": list(self.notes),
         }
+
+
+SUSPECT = Reason(
+    "suspect",
+    "suspect: a version of a malicious project (a malicious-package record covers every "
+    "version, and none lists this one)",
+)
 
 
 def _severity_text(fact: AdvisoryFact) -> str:
@@ -284,6 +303,8 @@ def judge(facts: ReleaseFacts, policy: Policy, today: date) -> Verdict:
             reasons.append(_advisory_reason(fact))
         else:
             below.append(fact.id)
+    if facts.suspect:
+        reasons.append(SUSPECT)
     extra, notes = _rule_reasons(facts, policy.rules)
     reasons.extend(extra)
     risks = [a for a in policy.accepted if a.covers(facts.package, facts.version)]

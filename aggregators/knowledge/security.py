@@ -9,6 +9,7 @@ greatest rank is the newest PEP 440 release unless something was uploaded after 
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -18,6 +19,8 @@ import pyarrow.compute as pc
 from aggregators.core.contracts import contract
 from aggregators.core.names import repository_key
 from aggregators.core.versions import parse_version, version_sort_key
+from aggregators.knowledge.affected import Entry, collect_entries
+from aggregators.knowledge.malicious import covers_whole_project
 
 NOT_ANALYSED = "not_analysed"
 ANALYSED = frozenset({"scanned", "partial"})
@@ -25,9 +28,11 @@ ANALYSED = frozenset({"scanned", "partial"})
 
 
 def _active_affected(
-    affected: pa.Table | None, advisories: pa.Table | None
+    affected: pa.Table | None, merged: dict[str, str]
 ) -> dict[tuple[str, str], list[str]]:
-    if affected is None or advisories is None:
+    """(package, canonical version) -> the active advisories affecting it, a merged record
+    counted through the one it merges into."""
+    if affected is None:
         return {}
     active = affected.filter(pc.invert(affected.column("withdrawn")))
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -37,8 +42,41 @@ def _active_affected(
         active.column("advisory_id").to_pylist(),
         strict=True,
     ):
-        found[(package, canonical)].append(advisory)
+        found[(package, canonical)].append(merged.get(advisory, advisory))
     return found
+
+
+def _malicious_projects(
+    tables: dict[str, pa.Table], malicious: set[str], releases: dict[str, list[dict[str, Any]]]
+) -> set[str]:
+    """The packages an active malicious record covers whole (:mod:`.malicious`)."""
+    packages, ranges = tables.get("advisory_packages"), tables.get("advisory_ranges")
+    if not malicious or packages is None or ranges is None:
+        return set()
+    wanted = pa.array(sorted(malicious), pa.string())
+    entries = collect_entries(
+        packages.filter(pc.is_in(packages.column("advisory_id"), wanted)).to_pylist(),
+        ranges.filter(pc.is_in(ranges.column("advisory_id"), wanted)).to_pylist(),
+    )
+    published = {
+        row["id"]: row["published"]
+        for row in tables["advisories"].select(["id", "published"]).to_pylist()
+    }
+    popularity = tables.get("package_popularity")
+    popular = set(popularity.column("package").to_pylist()) if popularity is not None else set()
+    grouped: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+    for entry in entries:
+        grouped[(entry.advisory_id, entry.package)].append(entry)
+    return {
+        package
+        for (advisory_id, package), group in grouped.items()
+        if covers_whole_project(
+            group,
+            published.get(advisory_id),
+            [(r["version"], r["upload_time"]) for r in releases.get(package, ())],
+            package in popular,
+        )
+    }
 
 
 def _bandit(
@@ -106,18 +144,59 @@ def release_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
+def _advisory_facts(
+    advisories: pa.Table | None,
+) -> tuple[dict[str, tuple[float | None, str | None]], dict[str, str], set[str]]:
+    """Each advisory's (score, rating), the merged ones' primaries, the active malicious ids."""
+    scores: dict[str, tuple[float | None, str | None]] = {}
+    merged: dict[str, str] = {}
+    malicious: set[str] = set()
+    if advisories is None:
+        return scores, merged, malicious
+    for row in advisories.select(
+        ["id", "cvss_score", "cvss_rating", "merged_into", "malicious", "withdrawn"]
+    ).to_pylist():
+        scores[row["id"]] = (row["cvss_score"], row["cvss_rating"])
+        if row["merged_into"] is not None:
+            merged[row["id"]] = row["merged_into"]
+        if row["malicious"] and row["withdrawn"] is None:
+            malicious.add(row["id"])
+    return scores, merged, malicious
+
+
+def upload_gaps(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Version -> days since the upload before it (by upload time), for a package's releases."""
+    uploaded = sorted((r["upload_time"], r["version"]) for r in rows if r["upload_time"])
+    return {
+        version: (when - before).total_seconds() / 86400
+        for (before, _v), (when, version) in itertools.pairwise(uploaded)
+    }
+
+
+def _fixed_versions(
+    versions: list[dict[str, Any]], ids: list[list[str]], malicious_project: bool
+) -> list[str | None]:
+    """For each affected release (in rank order), the lowest later clean final release; scanned
+    from the newest. No release of a malicious project is clean (each is suspect)."""
+    fixed: list[str | None] = [None] * len(versions)
+    best: str | None = None
+    for i in range(len(versions) - 1, -1, -1):
+        fixed[i] = best if ids[i] else None
+        release = versions[i]
+        clean = not ids[i] and not malicious_project
+        if clean and not release["yanked"] and release["is_prerelease"] is False:
+            best = release["version"]
+    return fixed
+
+
 def build_package_version_security(tables: dict[str, pa.Table], snapshot_id: str) -> pa.Table:
     """The knowledge table from a snapshot's tables (empty without a ``releases`` table)."""
     schema = contract("package_version_security")
     releases = tables.get("releases")
     if releases is None:
         return schema.empty()
-    advisories = tables.get("advisories")
-    scores: dict[str, tuple[float | None, str | None]] = {}
-    if advisories is not None:
-        for row in advisories.select(["id", "cvss_score", "cvss_rating"]).to_pylist():
-            scores[row["id"]] = (row["cvss_score"], row["cvss_rating"])
-    affected = _active_affected(tables.get("affected_versions"), advisories)
+    scores, merged, malicious = _advisory_facts(tables.get("advisories"))
+    affected = _active_affected(tables.get("affected_versions"), merged)
     status, high = _bandit(tables.get("bandit_scans"), tables.get("bandit_findings"))
     cards = _scorecards(tables.get("packages"), tables.get("scorecards"))
 
@@ -126,20 +205,16 @@ def build_package_version_security(tables: dict[str, pa.Table], snapshot_id: str
         ["package", "version", "version_canonical", "is_prerelease", "yanked", "upload_time"]
     ).to_pylist():
         by_package[row["package"]].append(row)
+    whole = _malicious_projects(tables, malicious, by_package)
 
     rows: list[dict[str, Any]] = []
     for package, versions in by_package.items():
         versions = release_order(versions)
         ids = [sorted(set(affected.get((package, r["version_canonical"]), ()))) for r in versions]
-        # scan from the newest: the lowest clean final release above each version
-        fixed: list[str | None] = [None] * len(versions)
-        best: str | None = None
-        for i in range(len(versions) - 1, -1, -1):
-            fixed[i] = best if ids[i] else None
-            release = versions[i]
-            if not ids[i] and not release["yanked"] and release["is_prerelease"] is False:
-                best = release["version"]
+        fixed = _fixed_versions(versions, ids, package in whole)
         score, date = cards.get(package, (None, None))
+        gaps = upload_gaps(versions)
+        first = min((r["upload_time"] for r in versions if r["upload_time"]), default=None)
         for rank, (release, advisory_ids) in enumerate(zip(versions, ids, strict=True)):
             rated = [scores[a] for a in advisory_ids if scores.get(a, (None, None))[0] is not None]
             top = max(rated, key=lambda s: s[0]) if rated else (None, None)  # type: ignore[arg-type,return-value]
@@ -150,9 +225,13 @@ def build_package_version_security(tables: dict[str, pa.Table], snapshot_id: str
                     "version_rank": rank,
                     "advisory_ids": advisory_ids,
                     "advisory_count": len(advisory_ids),
+                    "malicious": any(a in malicious for a in advisory_ids),
+                    "malicious_project": package in whole,
                     "max_cvss_score": top[0],
                     "max_cvss_rating": top[1],
                     "fixed_in": fixed[rank],
+                    "first_upload": first,
+                    "days_since_previous": gaps.get(release["version"]),
                     "bandit_status": bandit_status,
                     "bandit_high_findings": (
                         high.get((package, release["version"]), 0)

@@ -63,6 +63,10 @@ def test_ingest_query_snapshots(home: Path, capsys: pytest.CaptureFixture[str]) 
         "affected_by",
         "affected_versions",
         "references",
+        "malicious",
+        "origin",
+        "merged_into",
+        "severity_from",
     }
 
     assert main(["query", "Flask", "--json", "--home", str(home)]) == 0

@@ -74,6 +74,7 @@ def test_requirements_statuses_and_json_schema(run: Any, tmp_path: Path) -> None
         "source",
         "fail_on",
         "allow_unknown",
+        "allow_suspicious",
         "exit_code",
         "summary",
         "packages",
@@ -111,6 +112,8 @@ def test_requirements_statuses_and_json_schema(run: Any, tmp_path: Path) -> None
         "listed",
         "marker",
         "note",
+        "suspicion",
+        "signals",
         "fails",
     }
     old = rows["requirements.txt:2"]
@@ -121,7 +124,10 @@ def test_requirements_statuses_and_json_schema(run: Any, tmp_path: Path) -> None
     assert rows["requirements.txt:8"]["package"] == "flask"
     assert "PEP 440" in rows["requirements.txt:9"]["note"]
     assert doc["summary"] == {
+        "malicious": 0,
         "vulnerable": 3,
+        "suspect": 0,
+        "suspicious_name": 0,
         "ok": 1,
         "unknown_version": 2,
         "unknown_package": 1,

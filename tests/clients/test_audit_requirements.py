@@ -106,7 +106,10 @@ def test_every_line_is_a_row_or_a_note(run: Any, requirements: Path, tmp_path: P
         rows["requirements.txt:13"]["note"] == "cannot read missing.txt: No such file or directory"
     )
     assert doc["summary"] == {
+        "malicious": 0,
         "vulnerable": 2,
+        "suspect": 0,
+        "suspicious_name": 0,
         "ok": 3,
         "unknown_version": 0,
         "unknown_package": 0,

@@ -35,6 +35,10 @@ def advisory(adv_id: str, blob: str = "b1", withdrawn: datetime | None = None) -
         "source_commit": "c0ffee",
         "source_path": f"vulns/flask/{adv_id}.yaml",
         "source_blob": blob,
+        "origin": "pypa",
+        "malicious": False,
+        "merged_into": None,
+        "severity_from": None,
     }
 
 
@@ -59,6 +63,8 @@ def pvs(
         "upload_time": None,
         "advisory_ids": list(advisory_ids),
         "advisory_count": len(advisory_ids),
+        "malicious": False,
+        "malicious_project": False,
         "max_cvss_score": None,
         "max_cvss_rating": None,
         "fixed_in": None,

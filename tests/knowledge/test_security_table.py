@@ -70,6 +70,10 @@ def advisory(
         "source_commit": "c0ffee",
         "source_path": f"vulns/flask/{adv_id}.yaml",
         "source_blob": adv_id,
+        "origin": "pypa",
+        "malicious": False,
+        "merged_into": None,
+        "severity_from": None,
     }
 
 

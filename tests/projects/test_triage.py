@@ -12,6 +12,7 @@ from projects.receiver import receiving
 from projects.support import settings_for
 
 from aggregators.cli.main import main
+from aggregators.clients.audit import AuditOptions
 from aggregators.clients.projects.service import show_project
 from aggregators.clients.projects.watch import run_after_publish
 from aggregators.core.workspace import Workspace
@@ -94,7 +95,7 @@ def test_not_affected_silences_until_its_date(
     snapshot = SnapshotStore(Workspace(shop)).latest()
     assert snapshot is not None
     result, failing = show_project(
-        store, "shop", snapshot, ("low", True), datetime(2030, 1, 2, tzinfo=UTC)
+        store, "shop", snapshot, AuditOptions("low", True), datetime(2030, 1, 2, tzinfo=UTC)
     )
     assert failing == 1 and result.rows[0].advisories == ["PYSEC-1"]
 

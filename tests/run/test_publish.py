@@ -52,6 +52,10 @@ def advisory_tables(*fixes: tuple[str, str], commit: str = "c0") -> dict[str, pa
                     "source_commit": commit,
                     "source_path": path.format(adv),
                     "source_blob": f"blob-{adv}-{fixed}",
+                    "origin": "pypa",
+                    "malicious": False,
+                    "merged_into": None,
+                    "severity_from": None,
                 }
                 for adv, fixed in fixes
             ),

@@ -37,6 +37,10 @@ def pvs_rows(packages: int, versions: int) -> list[dict[str, object]]:
             "bandit_high_findings": None,
             "scorecard_score": None,
             "scorecard_date": None,
+            "malicious": False,
+            "malicious_project": False,
+            "first_upload": None,
+            "days_since_previous": None,
             "snapshot_id": "S",
         }
         for p in range(packages)

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aggregators.clients.audit import summary
+from aggregators.clients.audit import AuditOptions, summary
 from aggregators.clients.documents import audit_row, snapshot_info
 from aggregators.clients.projects.events import KINDS
 
@@ -63,9 +63,11 @@ def _line(event: Mapping[str, Any]) -> str:
         )
         extra = f" ({severity})" if severity else ""
         fixed = f", fixed in {event['fixed_in']}" if event.get("fixed_in") else ""
-        verb = {"newly_affected": "affected by", "retracted": "retracted:"}.get(
-            kind, "no longer affected by"
-        )
+        verb = {
+            "newly_affected": "affected by",
+            "malicious": "MALICIOUS, named by",
+            "retracted": "retracted:",
+        }.get(kind, "no longer affected by")
         return f"{where} {component} {verb} {event['advisory_id']}{extra}{fixed}{_fix(event)}"
     if component:
         return f"{where} {component}: {event['reason']}"
@@ -127,11 +129,11 @@ def project_info(project: StoredProject) -> dict[str, Any]:
 def project_document(
     result: ProjectResult,
     snapshot: Snapshot,
-    options: tuple[str | None, bool],
+    options: AuditOptions,
     exit_code: int,
     warnings: Sequence[str],
 ) -> dict[str, Any]:
-    """The ``seckb.project/1`` document (``options``: ``--fail-on`` and ``--allow-unknown``)."""
+    """The ``seckb.project/1`` document (``options``: ``--fail-on`` and the ``--allow-*`` flags)."""
     by_component: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for finding in result.findings:
         key = (finding["package"], finding["version"])
@@ -145,8 +147,7 @@ def project_document(
         "schema": PROJECT_SCHEMA,
         "snapshot": snapshot_info(snapshot),
         "project": project_info(result.project),
-        "fail_on": options[0],
-        "allow_unknown": options[1],
+        **options.to_json(),
         "exit_code": exit_code,
         "summary": summary(result.rows),
         "components": components,

@@ -42,7 +42,8 @@ class Details:
 
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Advisory id -> ``aliases``, ``summary``, ``modified``, ``withdrawn`` (ISO text),
-    ``cvss_score``, ``cvss_rating``; absent: the snapshot has no such advisory."""
+    ``cvss_score``, ``cvss_rating``, ``malicious``; absent: the snapshot has no such
+    advisory."""
     facts: dict[str, AdvisoryFacts] = field(default_factory=dict)
     fixed: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """(package, advisory id) -> the valid ECOSYSTEM ``fixed`` versions, in version order."""
@@ -64,14 +65,20 @@ class Details:
 
 def read_details(snapshot: Snapshot, ids: Iterable[str], packages: Iterable[str]) -> Details:
     """The :class:`Details` of advisories ``ids`` and the fixed versions of ``packages``."""
-    columns = ["id", "aliases", "summary", "modified", "withdrawn", "cvss_score", "cvss_rating"]
+    columns = [
+        "id", "aliases", "summary", "modified", "withdrawn", "cvss_score", "cvss_rating",
+        "malicious",
+    ]  # fmt: skip
     rows = read_rows(snapshot, "advisories", "id", sorted(set(ids)), columns=columns)
     details = Details()
     for row in rows:
         row["modified"], row["withdrawn"] = _iso(row["modified"]), _iso(row["withdrawn"])
         details.info[row["id"]] = row
         details.facts[row["id"]] = AdvisoryFacts(
-            row["withdrawn"] is not None, row["cvss_score"], row["cvss_rating"]
+            row["withdrawn"] is not None,
+            row["cvss_score"],
+            row["cvss_rating"],
+            malicious=bool(row["malicious"]),
         )
     for package, item in read_package_advisories(snapshot, packages).items():
         for advisory_id, versions in item.fixed.items():

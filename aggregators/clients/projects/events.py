@@ -4,6 +4,11 @@ A finding counts when no decision silences it. Between the previous evaluation a
 
 * ``project_added`` / ``project_changed`` — a project seen for the first time, or whose
   component list (or version label) is not the one evaluated last time;
+* ``malicious`` — a new finding whose advisory is a malicious-package record: the component is
+  malware, and the event comes first in the run's document (a receiver is told in the run that
+  learns it, before any ordinary advisory);
+* ``suspect`` — a component that became ``suspect``: a malicious-package record covers its whole
+  project, though no record lists this version;
 * ``newly_affected`` — a finding that was not there (a new advisory, an advisory that now covers
   the version, a component added) or was silenced by a decision no longer in force;
 * ``retracted`` — a finding gone because its advisory was withdrawn or removed from the
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
 KINDS = (
     "project_added",
     "project_changed",
+    "malicious",
+    "suspect",
     "newly_affected",
     "retracted",
     "no_longer_affected",
@@ -52,10 +59,10 @@ class Previous:
     snapshot_id: str | None = None
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Project name -> ``{"digest", "revision", ...}`` as evaluated."""
-    components: dict[str, dict[tuple[str, str], tuple[str | None, int | None]]] = field(
+    components: dict[str, dict[tuple[str, str], tuple[str | None, int | None, str]]] = field(
         default_factory=dict
     )
-    """Project -> (package, canonical version) -> (Bandit status, high findings)."""
+    """Project -> (package, canonical version) -> (Bandit status, high findings, status)."""
     findings: dict[str, dict[FindingKey, int]] = field(default_factory=dict)
     """Project -> finding -> its row in :attr:`table` (silenced findings included)."""
     suppressed: list[bool] = field(default_factory=list)
@@ -102,13 +109,13 @@ def previous_state(evaluation: Evaluation | None) -> Previous:
         return Previous()
     found = Previous(evaluation.manifest.get("snapshot_id"), dict(evaluation.manifest["projects"]))
     shared: dict[str, str] = {}  # one object per distinct name
-    names = ["project", "package", "version", "bandit_status", "bandit_high_findings"]
+    names = ["project", "package", "version", "bandit_status", "bandit_high_findings", "status"]
     components = evaluation.read("project_components").select(names)
-    for project, package, version, status, high in zip(
+    for project, package, version, bandit, high, status in zip(
         *(components.column(n).to_pylist() for n in names), strict=True
     ):
         key = (shared.setdefault(package, package), canonical_version(version or ""))
-        found.components.setdefault(project, {})[key] = (status, high)
+        found.components.setdefault(project, {})[key] = (bandit, high, status)
     found.table = evaluation.read("project_findings")
     columns = {name: _values(found.table.column(name)) for name in _KEPT}
     found.suppressed = found.table.column("suppressed").to_pylist()
@@ -162,7 +169,8 @@ def transitions(
     events: list[dict[str, Any]] = []
     for result in results:
         events += _project_events(previous, result)
-        events += _new_findings(previous, result)
+        events += _new_findings(previous, result, details)
+        events += _suspect_events(previous, result)
         events += _gone_findings(previous, result, details)
         events += _bandit_events(previous, result)
     order = {kind: i for i, kind in enumerate(KINDS)}
@@ -196,7 +204,9 @@ def _project_events(previous: Previous, result: ProjectResult) -> list[dict[str,
     return [_event("project_changed", project.name, reason)]
 
 
-def _new_findings(previous: Previous, result: ProjectResult) -> list[dict[str, Any]]:
+def _new_findings(
+    previous: Previous, result: ProjectResult, details: Details
+) -> list[dict[str, Any]]:
     name = result.project.name
     components = previous.components.get(name, {})
     events = []
@@ -213,7 +223,22 @@ def _new_findings(previous: Previous, result: ProjectResult) -> list[dict[str, A
             reason = "component added to the project"
         else:
             reason = "the advisory now affects this version"
-        events.append(_finding_event("newly_affected", name, finding, reason))
+        if details.info.get(finding["advisory_id"], {}).get("malicious"):
+            reason = f"a malicious-package record names this release ({reason}): remove it"
+            events.append(_finding_event("malicious", name, finding, reason))
+        else:
+            events.append(_finding_event("newly_affected", name, finding, reason))
+    return events
+
+
+def _suspect_events(previous: Previous, result: ProjectResult) -> list[dict[str, Any]]:
+    components = previous.components.get(result.project.name, {})
+    events = []
+    for row in result.rows:
+        key = (row.package, canonical_version(row.version or ""))
+        if row.status == "suspect" and components.get(key, (None, None, None))[2] != "suspect":
+            where = {"package": row.package, "version": row.version}
+            events.append(_event("suspect", result.project.name, row.note or "suspect", **where))
     return events
 
 
@@ -249,7 +274,9 @@ def _bandit_events(previous: Previous, result: ProjectResult) -> list[dict[str, 
     for row in result.rows:
         if not row.version:
             continue
-        status, old_high = components.get((row.package, canonical_version(row.version)), (None, 0))
+        status, old_high, _ = components.get(
+            (row.package, canonical_version(row.version)), (None, 0, None)
+        )
         where = {"package": row.package, "version": row.version}
         if row.bandit_status == "partial" and status != "partial":
             reason = f"Bandit analysis became partial (was {status or 'none'})"

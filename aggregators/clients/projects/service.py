@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
-from aggregators.clients.audit import mark_failures
+from aggregators.clients.audit import AuditOptions, mark_failures
 from aggregators.clients.projects.documents import project_info
 from aggregators.clients.projects.evaluate import ProjectResult, judge
 from aggregators.clients.projects.triage import Decision, Decisions, TriageError, make_decision
@@ -156,15 +156,15 @@ def show_project(
     store: ProjectStore,
     name: str,
     snapshot: Snapshot,
-    options: tuple[str | None, bool],
+    options: AuditOptions,
     now: datetime,
 ) -> tuple[ProjectResult, int]:
     """A project judged against ``snapshot`` now, and how many entries fail ``options``
-    (``--fail-on``, ``--allow-unknown``) — as ``seckb audit`` counts them."""
+    (``--fail-on``, ``--allow-*``) — as ``seckb audit`` counts them."""
     project = store.require(check_name(name))
     decisions = {name: Decisions(store.decisions(name))}
     results, _details = judge(snapshot, [project], decisions, now)
-    failing = mark_failures(results[0].rows, options[0], options[1])
+    failing = mark_failures(results[0].rows, options)
     return results[0], failing
 
 

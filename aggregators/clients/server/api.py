@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from aggregators.clients.audit import THRESHOLDS
+from aggregators.clients.audit import THRESHOLDS, AuditOptions
 from aggregators.clients.documents import snapshot_info
 from aggregators.clients.freshness import staleness_warnings
 from aggregators.clients.server.auditing import (
@@ -55,7 +55,9 @@ router = APIRouter(tags=["seckb"])
 async def package(name: str, request: Request) -> JSONResponse:
     """A package: its releases, the advisories naming it, Bandit scans, Scorecard checks."""
     view = server_state(request).holder.require()
-    document = await run_in_threadpool(package_document, view, package_name(name))
+    document = await run_in_threadpool(
+        package_document, view, package_name(name), server_state(request).checks
+    )
     return JSONResponse(document)
 
 
@@ -63,7 +65,9 @@ async def package(name: str, request: Request) -> JSONResponse:
 async def package_version(name: str, version: str, request: Request) -> JSONResponse:
     """One version: its security row, advisories, Bandit findings and Scorecard checks."""
     view = server_state(request).holder.require()
-    document = await run_in_threadpool(version_document, view, package_name(name), pep440(version))
+    document = await run_in_threadpool(
+        version_document, view, package_name(name), pep440(version), server_state(request).checks
+    )
     return JSONResponse(document)
 
 
@@ -72,6 +76,7 @@ async def audit(
     request: Request,
     fail_on: str | None = Query(None, description="as --fail-on: low, medium, high, critical"),
     allow_unknown: bool = Query(False, description="as --allow-unknown"),
+    allow_suspicious: bool = Query(False, description="as --allow-suspicious"),
     format: str | None = Query(None, description="requirements or cyclonedx (default: guessed)"),
     name: str | None = Query(None, description="file name shown in the document"),
 ) -> JSONResponse:
@@ -94,9 +99,10 @@ async def audit(
         requirements,
         notes,
         source,
-        (fail_on, allow_unknown),
+        AuditOptions(fail_on, allow_unknown, allow_suspicious),
         utcnow(),
         state.max_age,
+        state.checks,
     )
     return JSONResponse(document)
 

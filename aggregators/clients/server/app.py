@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from aggregators import __version__
+from aggregators.clients.checks import Checks
 from aggregators.clients.server import api, fixing, osv, page, projects, simple
 from aggregators.clients.server.errors import install_handlers
 from aggregators.clients.server.holder import SnapshotHolder
@@ -51,6 +52,7 @@ def create_app(
     page_size: int = 1000,
     api_token: str = "",
     index: PackageIndex | None = None,
+    checks: Checks | None = None,
 ) -> FastAPI:
     """The app serving ``holder``'s snapshot; it starts following ``LATEST`` on startup (and
     stops on shutdown) when ``holder`` does. With ``index``, it serves the package index
@@ -73,7 +75,9 @@ def create_app(
     )
     limits = limits or Limits()
     metrics = Metrics()
-    app.state.seckb = ServerState(holder, limits, metrics, max_age, page_size, index)
+    app.state.seckb = ServerState(
+        holder, limits, metrics, max_age, page_size, index, checks or Checks()
+    )
     install_handlers(app)
     app.include_router(osv.router)
     app.include_router(api.router)

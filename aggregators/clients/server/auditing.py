@@ -21,12 +21,12 @@ from typing import Any
 
 import pip_requirements_parser as pip_parser  # type: ignore[import-untyped]
 
-from aggregators.clients.audit import Requirement, advisory_scores, audit, mark_failures
+from aggregators.clients.audit import AuditOptions, Requirement, audit_snapshot
+from aggregators.clients.checks import Checks
 from aggregators.clients.documents import audit_document
 from aggregators.clients.freshness import staleness_warnings
 from aggregators.clients.inputs.requirements import read_requirements
 from aggregators.clients.inputs.sbom import SbomError, parse_sbom
-from aggregators.clients.lookup import KnowledgeBase
 from aggregators.clients.server.errors import ApiError
 from aggregators.store.snapshots import Snapshot
 
@@ -117,16 +117,14 @@ def audit_body(
     requirements: Sequence[Requirement],
     notes: Sequence[str],
     source: dict[str, Any],
-    options: tuple[str | None, bool],
+    options: AuditOptions,
     now: datetime,
     max_age: timedelta,
+    checks: Checks,
 ) -> dict[str, Any]:
     """The ``seckb.audit/1`` document, as ``seckb audit --json`` builds it (``options``: the
-    ``--fail-on`` threshold and ``--allow-unknown``)."""
-    fail_on, allow_unknown = options
+    ``--fail-on`` threshold and the ``--allow-*`` flags)."""
     warnings = staleness_warnings(snapshot, max_age, now)
-    wanted = {r.package for r in requirements if r.package}
-    rows = audit(requirements, KnowledgeBase(snapshot, wanted), advisory_scores(snapshot))
-    failing = mark_failures(rows, fail_on, allow_unknown)
+    rows, failing, unchecked = audit_snapshot(snapshot, requirements, options, checks)
     code = 1 if failing else 0
-    return audit_document(snapshot, source, rows, notes, warnings, fail_on, allow_unknown, code)
+    return audit_document(snapshot, source, rows, [*notes, *unchecked], warnings, options, code)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from aggregators.clients.documents import snapshot_info
+from aggregators.clients.checks import name_rules
+from aggregators.clients.documents import snapshot_info, suspicion_json
 from aggregators.clients.policy import PolicySource
 from aggregators.clients.server.rendered import RenderStore
 from aggregators.clients.server.verdicts import UNKNOWN, Judge, knowledge_of
@@ -33,6 +34,7 @@ from aggregators.core.clock import utcnow
 from aggregators.core.config import Settings
 from aggregators.core.versions import parse_version, version_sort_key
 from aggregators.knowledge.policy import Policy
+from aggregators.knowledge.typosquat import NameRules
 
 POLICY_SCHEMA = "seckb.policy/1"
 RENDERS_PER_PAGE = 16
@@ -65,12 +67,15 @@ class PackageIndex:
         policy: PolicySource,
         mode: str = "yank",
         client_max_age: int = 60,
+        names: NameRules | None = None,
     ) -> None:
-        """Serve ``upstream``'s pages under ``policy``; ``mode`` is the default index's."""
+        """Serve ``upstream``'s pages under ``policy``; ``mode`` is the default index's;
+        ``names``: the suspicious-name thresholds."""
         self.upstream = upstream
         self.policy = policy
         self.mode = mode
         self.client_max_age = client_max_age
+        self.names = names or NameRules()
         self.counts: dict[tuple[str, ...], int] = defaultdict(int)
         self._lock = threading.Lock()
         self._judge: tuple[tuple[Any, ...], Judge] | None = None
@@ -87,6 +92,7 @@ class PackageIndex:
             PolicySource(settings),
             settings.index_mode,
             settings.index_client_max_age,
+            name_rules(settings),
         )
 
     def _count(self, *key: str, by: int = 1) -> None:
@@ -131,7 +137,7 @@ class PackageIndex:
         if found is None and not render:
             return None
         if found is None:
-            disk_key = _disk_key(key, mode, kind, answer.entry.digest)
+            disk_key = _disk_key(key, mode, kind, answer.entry.digest, self.names)
             kept = self.rendered.get(page.name, disk_key)
             if kept is not None:
                 facts, body = kept
@@ -153,7 +159,13 @@ class PackageIndex:
             gated = gate(page, lambda _v: None, mode)
         else:
             gated = gate(page, lambda v: judge.verdict(page.name, v), mode)
-        extras = {"snapshot": view.id, "policy": digest, "knowledge": knowledge}
+        suspicion = view.kb.popularity.check(page.name, self.names) if view.kb else None
+        extras = {
+            "snapshot": view.id,
+            "policy": digest,
+            "knowledge": knowledge,
+            "suspicious_name": suspicion_json(suspicion),
+        }
         rendered = render_project(gated, kind, extras)
         etag = '"' + hashlib.sha256(rendered.body).hexdigest()[:32] + '"'
         facts: dict[str, Any] = {
@@ -163,6 +175,7 @@ class PackageIndex:
             "blocked_versions": len(gated.blocked),
             "hidden_files": gated.hidden_files,
             "yanked_files": gated.yanked_files,
+            "suspicious_name": suspicion.message() if suspicion else None,
         }
         return _Render(rendered, etag, facts)
 
@@ -173,7 +186,7 @@ class PackageIndex:
         if meta is None:
             return None
         _, key = self.judge(view)
-        kept = self.rendered.get(project, _disk_key(key, mode, kind, meta["digest"]))
+        kept = self.rendered.get(project, _disk_key(key, mode, kind, meta["digest"], self.names))
         if kept is None:
             return None
         facts, body = kept
@@ -200,6 +213,8 @@ class PackageIndex:
         headers["X-Seckb-Knowledge"] = facts["knowledge"]
         headers["X-Seckb-Blocked-Versions"] = str(facts["blocked_versions"])
         headers["X-Seckb-Blocked-Files"] = str(facts["hidden_files"] + facts["yanked_files"])
+        if facts.get("suspicious_name"):
+            headers["X-Seckb-Suspicious-Name"] = _header_text(facts["suspicious_name"])
         return Served(found.rendered, found.etag, headers)
 
     def root(self, view: View, answer: Answer, mode: str, kind: str, base: str) -> Served:
@@ -332,12 +347,12 @@ def _finish(rendered: Rendered) -> _Render:
     return _Render(rendered, etag, {})
 
 
-def _disk_key(key: tuple[Any, ...], mode: str, kind: str, digest: str) -> str:
-    """The name of a rendering on disk: snapshot, policy, risks in force, day, mode, format
-    and the upstream page's digest."""
+def _disk_key(key: tuple[Any, ...], mode: str, kind: str, digest: str, names: NameRules) -> str:
+    """The name of a rendering on disk: snapshot, policy, risks in force, day, mode, format,
+    the upstream page's digest and the suspicious-name thresholds."""
     view_id, policy, in_force, today = key
     return RenderStore.key((view_id, policy, sorted(in_force), today.isoformat(), mode, kind,
-                            digest))  # fmt: skip
+                            digest, repr(names)))  # fmt: skip
 
 
 def _keep(renders: dict[Any, Any], key: Any, value: _Render) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aggregators.clients.checks import Checks
 from aggregators.clients.documents import snapshot_info
 from aggregators.clients.evaluation import read_rows
 from aggregators.clients.lookup import KnowledgeBase, VersionSecurity
@@ -16,6 +17,7 @@ from aggregators.clients.server.errors import ApiError
 from aggregators.clients.server.view import View
 from aggregators.core.names import repository_key
 from aggregators.core.versions import canonical_version
+from aggregators.knowledge.signals import release_signals
 
 PACKAGE_SCHEMA = "seckb.package/1"
 VERSION_SCHEMA = "seckb.version/1"
@@ -27,9 +29,11 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def releases_of(view: View, package: str) -> list[dict[str, Any]]:
+def releases_of(view: View, package: str, checks: Checks | None = None) -> list[dict[str, Any]]:
     """The package's PyPI releases, oldest first, as the lookup API gives them, with their
-    upload time."""
+    upload time and new-release signals."""
+    checks = checks or Checks()
+    now = checks.at()
     if view.kb is None:
         return []
     uploads = {
@@ -47,6 +51,12 @@ def releases_of(view: View, package: str) -> list[dict[str, Any]]:
         item = release.to_json()
         item["advisory_count"] = len(release.advisory_ids)
         item["upload_time"] = _iso(uploads.get(canonical_version(release.version)))
+        item["signals"] = [
+            s.to_json()
+            for s in release_signals(
+                release.first_upload, release.days_since_previous, now, checks.signals
+            )
+        ]
         found.append(item)
     return found
 
@@ -83,12 +93,12 @@ def scorecard_checks(view: View, repository_url: str | None) -> list[dict[str, A
     ]
 
 
-def package_document(view: View, package: str) -> dict[str, Any]:
+def package_document(view: View, package: str, checks: Checks | None = None) -> dict[str, Any]:
     """``seckb.package/1``: releases with advisory counts, Bandit status and Scorecard, the
     advisories naming the package (as ``seckb query`` lists them), Bandit scans, Scorecard
     checks. ``404`` when the snapshot knows nothing of the package."""
-    releases = releases_of(view, package)
-    result = query(view.snapshot, package, include_withdrawn=True)
+    releases = releases_of(view, package, checks)
+    result = query(view.snapshot, package, include_withdrawn=True, checks=checks)
     if not releases and not result.known_package:
         raise ApiError(
             404, f"no advisory names {package} and no release of it is in snapshot {view.id}"
@@ -100,6 +110,9 @@ def package_document(view: View, package: str) -> dict[str, Any]:
         "snapshot": snapshot_info(view.snapshot),
         "package": package,
         "known_package": result.known_package,
+        "malicious_project": document["malicious_project"],
+        "names_checked": document["names_checked"],
+        "suspicion": document["suspicion"],
         "releases": releases,
         "advisories": document["advisories"],
         "repository": repository,
@@ -140,12 +153,14 @@ def _release(view: View, package: str, version: str) -> VersionSecurity | None:
     return KnowledgeBase(view.snapshot, [package]).lookup(package, version)
 
 
-def version_document(view: View, package: str, version: str) -> dict[str, Any]:
+def version_document(
+    view: View, package: str, version: str, checks: Checks | None = None
+) -> dict[str, Any]:
     """``seckb.version/1``: the ``package_version_security`` row (or the verdict on a version
     PyPI does not list), the advisories affecting it, its Bandit findings summary and the
     repository's Scorecard checks."""
     release = _release(view, package, version)
-    result = query(view.snapshot, package, version)
+    result = query(view.snapshot, package, version, checks=checks)
     if release is None and not result.known_package:
         raise ApiError(
             404, f"no advisory names {package} and no release of it is in snapshot {view.id}"
@@ -158,6 +173,12 @@ def version_document(view: View, package: str, version: str) -> dict[str, Any]:
         "package": package,
         "version": version,
         "vulnerable": document["vulnerable"],
+        "malicious": document["malicious"],
+        "suspect": document["suspect"],
+        "malicious_project": document["malicious_project"],
+        "names_checked": document["names_checked"],
+        "suspicion": document["suspicion"],
+        "signals": document["signals"],
         "release": release.to_json() if release is not None else None,
         "advisories": document["advisories"],
         "bandit": document.get("bandit"),

@@ -36,6 +36,8 @@ td,th{padding:3px 10px;border-bottom:1px solid #d1d9e0;text-align:left;vertical-
 .bad{color:#cf222e;font-weight:600}.ok{color:#1a7f37}
 .legend span{margin-right:16px}.dot{display:inline-block;width:10px;height:10px;border-radius:5px}
 .charts{display:flex;gap:32px;flex-wrap:wrap}
+.alarm{background:#cf222e;color:#fff;padding:8px 12px;font-weight:600;border-radius:4px}
+.warn{background:#fff8c5;border:1px solid #d4a72c;padding:6px 12px;border-radius:4px}
 """
 LEGEND = (
     '<p class="legend"><span><i class="dot" style="background:#cf222e"></i> affected</span>'
@@ -65,9 +67,13 @@ def _advisory_rows(document: dict[str, Any]) -> list[list[str]]:
     for a in document["advisories"]:
         severity = a.get("severity") or {}
         state = "withdrawn" if a.get("withdrawn") else ""
+        if a.get("merged_into"):
+            state += f" (same issue as {a['merged_into']})"
+        badge = ' <span class="bad">malicious</span>' if a.get("malicious") else ""
         rows.append(
             [
-                f"<b>{_t(a['id'])}</b> {_t(state)}",
+                f"<b>{_t(a['id'])}</b>{badge} {_t(state)}"
+                + f'<br><span class="meta">{_t(a.get("origin"))}</span>',
                 _t(", ".join(a.get("aliases") or [])),
                 _t(f"{severity.get('rating') or ''} {severity.get('score') or ''}".strip() or "-"),
                 _t(", ".join(a.get("fixed_versions") or []) or "not fixed"),
@@ -94,7 +100,9 @@ def _scan_rows(document: dict[str, Any]) -> list[list[str]]:
 def _summary(document: dict[str, Any]) -> str:
     releases = document["releases"]
     affected = sum(1 for r in releases if r.get("vulnerable"))
-    active = sum(1 for a in document["advisories"] if not a.get("withdrawn"))
+    active = sum(
+        1 for a in document["advisories"] if not a.get("withdrawn") and not a.get("merged_into")
+    )  # one issue counted once, whichever repositories publish it
     repository = document.get("repository") or {}
     card = ""
     if repository.get("url"):
@@ -108,6 +116,39 @@ def _summary(document: dict[str, Any]) -> str:
         f"({_t(snapshot.get('created_at'))}), advisory-db {_t(snapshot.get('advisory_db_commit'))}"
         "</p>"
     )
+
+
+def _warnings(document: dict[str, Any]) -> str:
+    """What must be seen first: a malicious project or releases, a suspicious name, and the
+    releases' new-release signals."""
+    parts = []
+    malicious = [r["version"] for r in document["releases"] if r.get("malicious")]
+    if document.get("malicious_project"):
+        parts.append(
+            '<p class="alarm">Malicious project: a malicious-package record covers every version'
+            " of it. Do not install any release.</p>"
+        )
+    elif malicious:
+        parts.append(
+            f'<p class="alarm">Malicious release(s): {_t(", ".join(malicious))}: '
+            "do not install.</p>"
+        )
+    suspicion = document.get("suspicion")
+    if suspicion:
+        parts.append(f'<p class="warn">Suspicious name: {_t(suspicion["message"])}</p>')
+    elif not document.get("names_checked"):
+        parts.append('<p class="meta">Name not checked: the snapshot has no popularity table.</p>')
+    signals = [
+        [_t(r["version"]), _t(s["kind"]), _t(s["message"])]
+        for r in reversed(document["releases"])
+        for s in r.get("signals", ())
+    ]
+    if signals:
+        parts.append(
+            '<h2>Signals</h2><p class="meta">facts worth a look, not verdicts</p>'
+            + _table(("release", "signal", "why"), signals)
+        )
+    return "".join(parts)
 
 
 SCAN_HEADERS = ("release", "status", "files analysed", "skipped", "findings H / M / L")
@@ -158,6 +199,7 @@ def render_page(
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{name} — seckb</title>"
         f"<style>{STYLE}</style></head><body><h1>{name}</h1>{_summary(document)}"
+        f"{_warnings(document)}"
         f"<h2>Releases over time and the advisories affecting them</h2>{LEGEND}{timeline}"
         f'<div class="charts"><div><h2>Scorecard checks</h2>{scorecard_svg(checks)}</div>'
         f"<div><h2>Bandit analyses</h2>{scans}</div></div>"
@@ -171,7 +213,7 @@ async def package_page(name: str, request: Request) -> HTMLResponse:
     state = server_state(request)
     view = state.holder.require()
     package = package_name(name)
-    document = await run_in_threadpool(package_document, view, package)
+    document = await run_in_threadpool(package_document, view, package, state.checks)
     verdicts, digest = None, ""
     if state.index is not None:
         judge, key = state.index.judge(view)

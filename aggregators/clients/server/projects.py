@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from aggregators.clients.audit import THRESHOLDS
+from aggregators.clients.audit import THRESHOLDS, AuditOptions
 from aggregators.clients.freshness import staleness_warnings
 from aggregators.clients.projects.documents import project_document, project_info
 from aggregators.clients.projects.inputs import CYCLONEDX, to_components
@@ -147,6 +147,7 @@ async def get_project(
     request: Request,
     fail_on: str | None = Query(None, description="as --fail-on: low, medium, high, critical"),
     allow_unknown: bool = Query(False, description="as --allow-unknown"),
+    allow_suspicious: bool = Query(False, description="as --allow-suspicious"),
 ) -> JSONResponse:
     """A project judged against the served snapshot (``seckb.project/1``)."""
     project = _name(name)
@@ -154,7 +155,7 @@ async def get_project(
         raise ApiError(400, f"fail_on must be one of {', '.join(THRESHOLDS)}, not {fail_on!r}")
     state = server_state(request)
     view = state.holder.require()
-    options = (fail_on, allow_unknown)
+    options = AuditOptions(fail_on, allow_unknown, allow_suspicious)
     try:
         result, failing = await run_in_threadpool(
             show_project, _state(request).store, project, view.snapshot, options, utcnow()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
+from aggregators.clients.checks import Checks
 from aggregators.clients.server.errors import ApiError
 from aggregators.core.names import normalize_name
 from aggregators.core.versions import parse_version
@@ -41,6 +42,8 @@ class ServerState:
     page_size: int = 1000
     index: PackageIndex | None = None
     """The package index (``/simple/``), when the server has one."""
+    checks: Checks = field(default_factory=Checks)
+    """The thresholds of the name and signal checks (settings)."""
 
 
 def server_state(request: Request) -> ServerState:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from aggregators.clients.evaluation import malicious_project
 from aggregators.clients.server.view import BoundedCache, View
 from aggregators.core.versions import canonical_version
 from aggregators.knowledge.policy import AdvisoryFact, Policy, Reason, ReleaseFacts, Verdict, judge
@@ -41,6 +42,7 @@ def release_facts(view: View, package: str, version: str) -> ReleaseFacts:
                 fact.cvss_score if fact else None,
                 fact.cvss_rating if fact else None,
                 tuple(named.fixed.get(advisory_id, ())) if named else (),
+                fact.malicious if fact else False,
             )
         )
     release = view.kb.listed(package, version) if view.kb is not None else None
@@ -55,7 +57,18 @@ def release_facts(view: View, package: str, version: str) -> ReleaseFacts:
         release.bandit_status if release is not None else None,
         release.bandit_high_findings if release is not None else None,
         score,
+        _suspect(view, package, advisories),
     )
+
+
+def _suspect(view: View, package: str, advisories: list[AdvisoryFact]) -> bool:
+    """Whether the version is a suspect version of a malicious project (not itself listed by
+    a malicious record)."""
+    if any(a.malicious for a in advisories):
+        return False
+    if view.kb is None:  # no knowledge table: no release list, no popularity
+        return malicious_project(view.advisories.get(package), view.facts, (), False)
+    return view.kb.is_malicious_project(package)
 
 
 UNREADABLE = Reason(

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pyarrow.parquet as pq
 
 from aggregators.clients.evaluation import (
+    FACT_COLUMNS,
     AdvisoryFacts,
     PackageAdvisories,
     active_affecting,
+    facts_from_rows,
     group_advisories,
 )
 from aggregators.core.errors import SnapshotError
@@ -106,15 +108,9 @@ class View:
         packages = _read(snapshot, "advisory_packages")
         ranges = _read(snapshot, "advisory_ranges")
         self.advisories: dict[str, PackageAdvisories] = group_advisories(packages, ranges)
-        rows = _read(
-            snapshot, "advisories", ["id", "aliases", "withdrawn", "cvss_score", "cvss_rating"]
+        self.facts: dict[str, AdvisoryFacts] = facts_from_rows(
+            _read(snapshot, "advisories", list(FACT_COLUMNS))
         )
-        self.facts = {
-            r["id"]: AdvisoryFacts(
-                r["withdrawn"] is not None, r["cvss_score"], r["cvss_rating"], tuple(r["aliases"])
-            )
-            for r in rows
-        }
         self.osv = self._osv_records() if OSV_TABLE in snapshot.tables else None
         self._listed = self._listed_releases() if kb is not None else {}
         self._cache: BoundedCache[tuple[str, ...]] = BoundedCache(CACHE_SIZE)

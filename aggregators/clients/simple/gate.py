@@ -8,7 +8,8 @@ Each file is judged by the verdict on its version. A blocked file is, by mode,
 * ``hide``: left out, so no resolver can pick it (a version left without files leaves the
   ``versions`` list too).
 
-A malicious release is left out in both modes. Nothing else of a file changes: URL, hashes and
+A malicious release, and a suspect version of a malicious project, is left out in both
+modes. Nothing else of a file changes: URL, hashes and
 metadata stay the upstream's.
 """
 
@@ -36,6 +37,7 @@ class Blocked:
     """``yanked`` or ``hidden``."""
     reason: str
     malicious: bool = False
+    suspect: bool = False
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict (the ``_seckb`` object of a page): the files by name when they
@@ -46,6 +48,7 @@ class Blocked:
             "file_count": len(self.files),
             "reason": self.reason,
             "malicious": self.malicious,
+            "suspect": self.suspect,
         }
         if self.action == "hidden":
             found["files"] = list(self.files)
@@ -83,7 +86,7 @@ def gate(
         if verdict is None or not verdict.blocked:
             kept.append(item)
             continue
-        hide = mode == "hide" or verdict.malicious
+        hide = mode == "hide" or verdict.malicious or verdict.suspect
         action = "hidden" if hide else "yanked"
         blocked.setdefault(item.version, (verdict, [], action))[1].append(item.filename)
         if hide:
@@ -95,7 +98,9 @@ def gate(
     versions = tuple(v for v in page.versions if canonical_version(v) not in emptied - still)
     served = replace(page, files=tuple(kept), versions=versions)
     found = tuple(
-        Blocked(version, tuple(files), action, verdict.message(), verdict.malicious)
+        Blocked(
+            version, tuple(files), action, verdict.message(), verdict.malicious, verdict.suspect
+        )
         for version, (verdict, files, action) in blocked.items()
     )
     hidden = sum(len(b.files) for b in found if b.action == "hidden")

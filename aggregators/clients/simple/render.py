@@ -192,6 +192,9 @@ def project_html(gated: GatedPage, extras: Mapping[str, Any]) -> bytes:
     ]
     hidden = [b for b in gated.blocked if b.action == "hidden"]
     snapshot = escape(str(extras.get("snapshot", "")))
+    suspicion = extras.get("suspicious_name")
+    if suspicion:
+        lines.append(f'<p class="seckb">seckb: suspicious name: {escape(suspicion["message"])}</p>')
     if hidden:
         lines.append(f'<div class="seckb"><p>Left out by seckb (snapshot {snapshot}):</p><ul>')
         for b in hidden:
