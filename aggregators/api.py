@@ -1,4 +1,4 @@
-"""The Python API for resolvers (the stable import path documented in the README).
+"""The Python API for resolvers (the stable import path documented in docs/resolvers.md).
 
     from aggregators.api import KnowledgeBase
     kb = KnowledgeBase.open("/srv/seckb")          # a data root (uses LATEST) or a snapshot dir

@@ -1,5 +1,5 @@
 """The project's own files: packaging metadata, the install script, documented names and
-commands, and the README's generated table reference."""
+commands, and the manual's generated references."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from helpers import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+MANUAL = README + "".join(page.read_text(encoding="utf-8") for page in DOCS)
+"""The README and every page of the manual."""
 
 
 def test_the_license_is_an_spdx_expression_with_a_setuptools_that_reads_it() -> None:
@@ -38,6 +41,7 @@ def test_every_seckb_variable_the_project_mentions_is_a_setting() -> None:
     for path in (
         "pyproject.toml",
         "README.md",
+        *(str(page.relative_to(ROOT)) for page in DOCS),
         ".env.example",
         "docker-compose.yml",
         "docker-compose.celery.yml",
@@ -129,29 +133,33 @@ def test_bootstrap_shows_pip_only_when_the_install_fails(tmp_path: Path) -> None
     assert not list((project / ".venv").glob(".seckb-installed-*"))  # retried next time
 
 
-def test_the_readme_table_reference_is_generated_from_the_contracts() -> None:
+def test_the_manual_references_are_generated_from_the_code() -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "readme_tables.py"), "--check"],
+        [sys.executable, str(ROOT / "scripts" / "docs_reference.py"), "--check"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     sys.path.insert(0, str(ROOT / "scripts"))
-    import readme_tables
+    import docs_reference
 
-    stale = README.replace("| `id` | `string` | no |", "| `id` | `string` | yes |", 1)
-    assert stale != README and readme_tables.update(stale) == README  # a stale block is caught
-    block = README.split(readme_tables.BEGIN)[1].split(readme_tables.END)[0]
+    tables = docs_reference.TABLES.read_text(encoding="utf-8")
+    stale = tables.replace("| `id` | `string` | no |", "| `id` | `string` | yes |", 1)
+    assert stale != tables and docs_reference.update(stale) == tables  # a stale block is caught
+    block = tables.split(docs_reference.BEGIN)[1].split(docs_reference.END)[0]
     for name in ("advisory_count", "upload_time", "summary", "is_pep440", "sdist_sha256"):
         assert f"`{name}`" in block, name
     assert "bandit_cache" not in block  # internal, not published
+    settings = docs_reference.CONFIGURATION.read_text(encoding="utf-8")
+    for field in dataclasses.fields(Settings):
+        assert f"| `{field.name}` | `SECKB_{field.name.upper()}` |" in settings, field.name
 
 
 def _readme_seckb_commands() -> list[list[str]]:
-    """``seckb ...`` lines of the README's shell examples (```sh blocks)."""
+    """``seckb ...`` lines of the shell examples (```sh blocks) of the README and the manual."""
     found, inside, pending = [], False, ""
-    for line in README.splitlines():
+    for line in MANUAL.splitlines():
         if line.startswith("```"):
             inside, pending = not inside and line.strip() == "```sh", ""
             continue
@@ -162,9 +170,9 @@ def _readme_seckb_commands() -> list[list[str]]:
             continue
         command = (pending + line).split(" #")[0].strip()
         pending = ""
-        if command.startswith(("seckb ", ".venv/bin/seckb ")) and "[" not in command:
+        if command.startswith(("seckb ", ".venv/bin/seckb ")) and "[" not in command.split(" #")[0]:
             words = shlex.split(command)[1:]
-            ends = [i for i, w in enumerate(words) if w in (">", "&", "|", "&&", "2>")]
+            ends = [i for i, w in enumerate(words) if w in (">", "&", "|", "&&", "||", "2>")]
             found.append(words[: ends[0]] if ends else words)
     return found
 
@@ -176,6 +184,6 @@ def test_the_readme_seckb_command_lines_parse() -> None:
         try:
             build_parser().parse_args(words)
         except SystemExit as exc:
-            raise AssertionError(f"README: seckb {' '.join(words)} does not parse") from exc
+            raise AssertionError(f"the manual: seckb {' '.join(words)} does not parse") from exc
     for needed in (["errors", "--source", "advisories"], ["report", "--html", "report.html"]):
         assert any(words[: len(needed)] == needed for words in commands), needed

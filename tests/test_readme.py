@@ -1,4 +1,4 @@
-"""The README's promises: its SQL examples run, and CI calls its test command."""
+"""The manual's promises: its SQL examples run, and CI calls the README's test command."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from aggregators.run.ingest import ingest
 from helpers import ROOT, AdvisoryRepo, advisory_yaml
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+SQL_PAGE = (ROOT / "docs" / "sql.md").read_text(encoding="utf-8")
 
 
 def sql_examples() -> list[str]:
-    blocks = re.findall(r"```sql\n(.*?)```", README, re.DOTALL)
+    """The statements of the analysts' SQL page (```sql blocks), in order."""
+    blocks = re.findall(r"```sql\n(.*?)```", SQL_PAGE, re.DOTALL)
     statements = [s.strip() for block in blocks for s in block.split(";")]
     return [
         s

@@ -1,4 +1,4 @@
-"""The ``seckb`` command line: ingest, query, sql, snapshots, audit, recommend, diff.
+"""The ``seckb`` command line: one module per command (see :data:`COMMANDS`).
 
 Exit codes: 0 success; 1 the run published but some source failed (its previous tables carried
 forward); 2 nothing was published because of an error (bad configuration or arguments, lock held,
@@ -45,9 +45,20 @@ COMMANDS = (
 """The command modules, in the order ``seckb --help`` lists them."""
 
 
+def command_names() -> list[str]:
+    """The names of the commands (``ingest``, ``query``...), in :data:`COMMANDS` order."""
+    return [module.__name__.rsplit(".", 1)[-1] for module in COMMANDS]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``seckb`` (exposed for the tests and the README)."""
-    parser = argparse.ArgumentParser(prog="seckb", description=(__doc__ or "").splitlines()[0])
+    """The argument parser of ``seckb`` (exposed for the tests and the manual)."""
+    parser = argparse.ArgumentParser(
+        prog="seckb",
+        description="seckb: a security knowledge base for Python packages. "
+        "Commands: " + ", ".join(command_names()) + ".",
+        epilog="Exit codes: 0 success; 1 a partial run, or a check that failed (audit, fix, "
+        "recommend); 2 an error. The manual: docs/ (mkdocs serve), docs/cli.md.",
+    )
     parser.add_argument("--version", action="version", version=f"seckb {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="TOML config file (default: $SECKB_CONFIG)")

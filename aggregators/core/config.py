@@ -63,7 +63,7 @@ class Settings:
     """On an object store, a snapshot is kept at least this long after it stopped being latest
     (its successor's ``created_at``), so a reader in flight never loses its files."""
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    """Worker processes for CPU-bound stages (advisory parsing)."""
+    """Worker processes for CPU-bound stages (advisory parsing); default: the CPU count."""
     parallel_min_files: int = 256
     """Below this many advisory files, parse in-process (a pool costs more than it saves)."""
     max_advisory_bytes: int = 1 << 20
@@ -113,7 +113,8 @@ class Settings:
     task_retries: int = 3
     """Retries of each Airflow task (exponential backoff; read by the DAG file)."""
     popularity_url: str = field(default_factory=lambda: DEFAULT_POPULARITY_URL)
-    """The top-pypi-packages dataset (the most downloaded projects): an http(s) URL or a file."""
+    """The top-pypi-packages dataset (the most downloaded projects): an http(s) URL or a file;
+    default: ``https://hugovk.dev/top-pypi-packages/top-pypi-packages.min.json``."""
     names_target_rank: int = 5000
     """Suspicious names: only projects down to this download rank are imitated."""
     names_min_ratio: float = 1000.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import re
 import shlex
 import shutil
@@ -30,6 +31,8 @@ BASE = ROOT / "docker-compose.yml"
 CELERY = ROOT / "docker-compose.celery.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 README = ROOT / "README.md"
+DEPLOYMENT = ROOT / "docs" / "deployment.md"
+MANUAL = [README, *sorted((ROOT / "docs").glob("*.md"))]
 AIRFLOW_SUBCOMMANDS = {  # `airflow --help` of 3.3.2, plus the providers' groups the image has
     *("assets", "backfill", "config", "connections", "dags", "db", "db-manager", "jobs"),
     *("partitions", "pools", "providers", "state-store", "tasks", "teams", "variables"),
@@ -503,7 +506,18 @@ def test_minio_init_creates_the_bucket_and_a_read_only_user(celery: dict[str, An
     script = interpolate(service["command"][1], filled_env())
     assert script.lstrip().startswith("set -eu")
     assert 'mc mb --ignore-existing "store/${MINIO_BUCKET}"' in script
-    assert 'mc admin policy attach store readonly --user "${MINIO_READER_USER}"' in script
+    assert 'mc admin policy attach store seckb-reader --user "${MINIO_READER_USER}"' in script
+    # the reader's policy: read and list the bucket (seckb snapshots lists), nothing else
+    policy = json.loads(
+        script.split("<<POLICY\n", 1)[1].split("POLICY\n", 1)[0].replace("${MINIO_BUCKET}", "kb")
+    )
+    granted = {(a, r) for st in policy["Statement"] for a in st["Action"] for r in st["Resource"]}
+    assert granted == {
+        ("s3:GetBucketLocation", "arn:aws:s3:::kb"),
+        ("s3:ListBucket", "arn:aws:s3:::kb"),
+        ("s3:GetObject", "arn:aws:s3:::kb/*"),
+    }
+    assert "mc admin policy create store seckb-reader /tmp/seckb-reader.json" in script
     env = interpolate_tree(service["environment"], filled_env())
     assert env["MINIO_BUCKET"] == "seckb"
     result = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True)
@@ -950,14 +964,15 @@ def test_the_dag_starts_paused_and_the_readme_says_what_the_first_start_does(
     base: dict[str, Any],
 ) -> None:
     assert common_env(base)["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "true"
-    section = README.read_text(encoding="utf-8").split("## Deployment with docker compose")[1]
+    section = DEPLOYMENT.read_text(encoding="utf-8")
     assert "airflow dags unpause seckb_nightly" in section and "paused" in section
 
 
 def _compose_commands() -> list[list[str]]:
-    """Every ``docker compose ...`` command line of the README, split like a shell would."""
+    """Every ``docker compose ...`` command line of the manual, split like a shell would."""
     found = []
-    for line in README.read_text(encoding="utf-8").splitlines():
+    lines = [line for page in MANUAL for line in page.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
         for match in re.finditer(r"docker compose [^`\n]*", line):
             words = shlex.split(match.group(0).split(" # ")[0].strip().rstrip(".,;:)"))
             if words[-1] not in ("run", "up"):  # not a mention of the command in prose

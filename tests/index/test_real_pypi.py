@@ -1,4 +1,4 @@
-"""The README's example, on the real PyPI (marked ``network``: skipped in CI).
+"""The manual's package-index example, on the real PyPI (marked ``network``: skipped in CI).
 
 A real ``seckb serve`` over the 2023 advisory-db bundle, in front of pypi.org; real uv resolves
 the README's ``requirements.in`` straight to PyPI and through the index: straight, three pins
@@ -22,10 +22,10 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
 def readme_requirements() -> str:
-    """The ``requirements.in`` block of the README's package-index section."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The ``requirements.in`` block of the manual's package-index page."""
+    text = (ROOT / "docs" / "package-index.md").read_text(encoding="utf-8")
     found = re.search(r"```text\n# requirements.in\n(.*?)```", text, re.S)
-    assert found, "the README's example requirements.in"
+    assert found, "the package-index page's example requirements.in"
     return found.group(1)
 
 

@@ -155,7 +155,7 @@ def test_a_snapshot_published_before_placeholders_still_gets_every_view(
         con.close()
 
 
-def test_the_readme_says_how_to_open_the_database() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+def test_the_manual_says_how_to_open_the_database() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "sql.md").read_text(encoding="utf-8")
     assert "duckdb ~/.local/share/seckb/seckb.duckdb" in readme
     assert "SET VARIABLE seckb_home" in readme

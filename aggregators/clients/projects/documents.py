@@ -1,6 +1,6 @@
 """The JSON documents of watched projects (fields are only ever added, as for the others):
 
-* ``seckb.events/1`` — one run's transitions, POSTed to the webhooks (README documents it);
+* ``seckb.events/1`` — one run's transitions, POSTed to the webhooks (docs/projects.md);
 * ``seckb.project/1`` — a project judged against a snapshot (``seckb project show --json``,
   ``GET /v1/projects/{name}``): the ``seckb.audit/1`` rows with each advisory's details and
   the triage decision in force;
