@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aggregators.core.clock import utcnow
 from aggregators.core.config import Settings
-from aggregators.core.errors import SourceError
+from aggregators.core.errors import ConfigError, SourceError
 from aggregators.core.lock import DataRootLock
 from aggregators.core.objects import check_store
 from aggregators.core.perf import gc_paused
@@ -99,6 +99,23 @@ def _update_all(
             report.results[spec.name] = result
 
 
+def _check_publishable(settings: Settings, specs: Sequence[SourceSpec]) -> None:
+    """A run without the advisories source on a store with no snapshot could never publish
+    (a snapshot needs the advisories tables): say so before any download or analysis."""
+    if any(spec.name == "advisories" for spec in specs):
+        return
+    from aggregators.store.locations import open_store, where
+
+    store = open_store(settings, writing=True)
+    if store.latest() is None:
+        chosen = ",".join(spec.name for spec in specs)
+        raise ConfigError(
+            f"nothing could be published: no snapshot yet in {where(store)}, and a first "
+            f"snapshot needs the advisories source (--sources {chosen} leaves it out); run "
+            f"'seckb ingest --sources advisories,{chosen}' or 'seckb ingest'"
+        )
+
+
 def ingest(
     settings: Settings,
     sources: str | Sequence[str] | None = None,
@@ -120,6 +137,7 @@ def ingest(
     ws.ensure()
     check_store(settings)  # an object store that does not answer: say so before any work
     with DataRootLock(ws.lock, settings.lock_wait_seconds):
+        _check_publishable(settings, specs)
         progress.stage("fetching " + ", ".join(spec.name for spec in specs))
         with (
             ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="fetch") as pool,

@@ -135,6 +135,20 @@ def test_a_failed_first_run_exits_2_and_publishes_nothing(
     assert "run 'seckb ingest' first" in capsys.readouterr().err
 
 
+def test_a_run_that_could_not_publish_says_so_before_any_work(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the advisories source and with no snapshot yet, nothing could be published:
+    exit 2 at once, saying how to fix it (before, PyPI and Bandit ran for minutes first)."""
+    monkeypatch.setenv("SECKB_PYPI_URL", "http://127.0.0.1:9")  # would fail if it were asked
+    assert main(["ingest", "--home", str(home), "--sources", "pypi,bandit"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing could be published: no snapshot yet in" in err
+    assert "run 'seckb ingest --sources advisories,pypi,bandit'" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (home / "cache").exists() or not any((home / "cache").rglob("*.tar.gz"))
+
+
 def test_a_relative_advisory_db_url_works_from_the_callers_directory(
     home: Path, advisory_repo: AdvisoryRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
