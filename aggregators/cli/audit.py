@@ -98,13 +98,22 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         for s in dict.fromkeys(r.status for r in rows)
     )
     out.print(f"{len(rows)} requirement(s): {counts} (snapshot {snapshot.id})", highlight=False)
-    if args.fail_on:
-        verdict = f"{failing} failing --fail-on {args.fail_on}"
-        if not args.allow_unknown:
-            verdict += (
-                " (unpinned, direct-reference, unknown and invalid entries count;"
-                " see --allow-unknown)"
+    if args.fail_on or failing:
+        verdict = (
+            f"{failing} failing --fail-on {args.fail_on}"
+            if args.fail_on
+            else (f"{failing} failing: a malicious release fails every audit")
+        )
+        why = [
+            what
+            for what, allowed in (
+                ("unpinned, direct-reference, unknown and invalid entries count; see "
+                 "--allow-unknown", args.allow_unknown),
+                ("suspicious names count; see --allow-suspicious", args.allow_suspicious),
             )
+            if args.fail_on and not allowed
+        ]  # fmt: skip
+        verdict += f" ({'; '.join(why)})" if why else ""
         (err if failing else out).print(verdict, highlight=False)
     return code
 

@@ -111,6 +111,9 @@ class AuditRow:
     max_cvss_score: float | None = None
     max_cvss_rating: str | None = None
     fixed_in: str | None = None
+    fixed_in_from: str = "releases"
+    """``advisories`` when ``fixed_in`` comes from the advisories' fixed versions (no release
+    list): a version no advisory affects, not a release seen on PyPI."""
     yanked: bool | None = None
     bandit_status: str | None = None
     bandit_high_findings: int | None = None
@@ -234,6 +237,9 @@ def _judge(
             else "the snapshot has no PyPI release of this package"
         )
         row.note = f"{pep440}{unlisted}; judged from the advisories' versions and ranges"
+        if release.fixed_in_from == "advisories" and release.fixed_in:
+            row.fixed_in_from = "advisories"
+            row.note += f"; fixed in {release.fixed_in} by the advisories' fixed versions"
     elif known:
         row.status = "unknown_version"
         row.note = f"{pep440}no known advisory affects it, but PyPI does not list it"

@@ -1,8 +1,8 @@
 """The stable JSON documents of the clients, built in one place.
 
 ``seckb.query/1``, ``seckb.audit/1``, ``seckb.recommend/1`` and ``seckb.diff/1`` are read by
-resolvers and CI gates: their fields are only ever added, never removed or renamed (README.md
-documents each). Every command and client builds its document here.
+resolvers and CI gates: their fields are only ever added, never removed or renamed (the manual,
+docs/, documents each). Every command and client builds its document here.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def audit_row(row: AuditRow) -> dict[str, Any]:
         "max_cvss_score": row.max_cvss_score,
         "max_cvss_rating": row.max_cvss_rating,
         "fixed_in": row.fixed_in,
+        "fixed_in_from": row.fixed_in_from,
         "yanked": row.yanked,
         "bandit_status": row.bandit_status,
         "bandit_high_findings": row.bandit_high_findings,

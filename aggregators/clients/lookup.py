@@ -41,7 +41,7 @@ from aggregators.core.config import Settings, load_settings
 from aggregators.core.errors import SeckbError, SnapshotError
 from aggregators.core.names import normalize_name
 from aggregators.core.objects import is_remote
-from aggregators.core.versions import canonical_version, parse_version
+from aggregators.core.versions import canonical_version, parse_version, version_sort_key
 from aggregators.core.workspace import Workspace
 from aggregators.knowledge.security import NOT_ANALYSED
 from aggregators.store.locations import open_published
@@ -83,6 +83,10 @@ class VersionSecurity:
     """The project's earliest upload."""
     days_since_previous: float | None = None
     """Days since the upload of the release before this one."""
+    fixed_in_from: str = "releases"
+    """Where ``fixed_in`` comes from: ``releases`` (the lowest listed release no advisory
+    affects) or ``advisories`` (the snapshot has no release list of the package: the lowest
+    fixed version the advisories name that none of them affects)."""
 
     @property
     def vulnerable(self) -> bool:
@@ -116,6 +120,7 @@ class VersionSecurity:
             "malicious_project": self.malicious_project,
             "first_upload": self.first_upload.isoformat() if self.first_upload else None,
             "days_since_previous": self.days_since_previous,
+            "fixed_in_from": self.fixed_in_from,
         }
 
 
@@ -286,13 +291,19 @@ class KnowledgeBase:
                 named, self._facts, (), self.popularity.rank(package) is not None
             )
         )
+        fixed, fixed_from = None, "releases"
+        if ids and releases:
+            fixed = _fixed_in(releases, version)
+        elif ids and named is not None:
+            fixed, fixed_from = self._fixed_by_advisories(named, version), "advisories"
         return VersionSecurity(
             package=package,
             version=version,
             advisory_ids=tuple(ids),
             max_cvss_score=score,
             max_cvss_rating=rating,
-            fixed_in=_fixed_in(releases, version) if ids else None,
+            fixed_in=fixed,
+            fixed_in_from=fixed_from,
             yanked=False,
             is_prerelease=parsed.is_prerelease if parsed is not None else None,
             bandit_status=NOT_ANALYSED,
@@ -304,6 +315,23 @@ class KnowledgeBase:
             malicious_project=whole,
             first_upload=card.first_upload if card else None,
         )
+
+    def _fixed_by_advisories(self, named: PackageAdvisories, version: str) -> str | None:
+        """The lowest ``fixed`` version the advisories name above ``version`` that no active
+        advisory affects (for a package without a release list)."""
+        parsed = parse_version(version)
+        if parsed is None:
+            return None
+        candidates = {v for versions in named.fixed.values() for v in versions if parse_version(v)}
+        for candidate in sorted(candidates, key=version_sort_key):
+            above = parse_version(candidate)
+            if (
+                above is not None
+                and above > parsed
+                and not active_affecting(named, self._facts, candidate)
+            ):
+                return candidate
+        return None
 
     def listed(self, package: str, version: str) -> VersionSecurity | None:
         """The listed release ``version`` of ``package`` (PEP 503 name), or ``None``: a probe

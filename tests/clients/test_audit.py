@@ -105,6 +105,7 @@ def test_requirements_statuses_and_json_schema(run: Any, tmp_path: Path) -> None
         "max_cvss_score",
         "max_cvss_rating",
         "fixed_in",
+        "fixed_in_from",
         "yanked",
         "bandit_status",
         "bandit_high_findings",
