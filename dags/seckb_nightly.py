@@ -19,7 +19,7 @@ is done, whatever its state, and `publish` records the failure in the snapshot's
 Tasks stage their results under `runs/<run_id>/` in the store (`SECKB_STORE_URL`: an S3 or GCS
 prefix that Celery workers share, each with its own `SECKB_HOME` as scratch; by default the data
 root itself), so clearing and re-running a task or a whole run gives the same published result. Configuration: the same settings as the CLI
-(`SECKB_CONFIG` file, `SECKB_*` variables; see the README), read when the DAG is parsed:
+(`SECKB_CONFIG` file, `SECKB_*` variables; see docs/configuration.md), read when the DAG is parsed:
 `schedule`, `task_retries` and `home` included. The task groups are built from the source
 registry (`aggregators.sources.registry`), which names each source, its task, pool and the
 sources it reads.
@@ -28,21 +28,17 @@ sources it reads.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, dag, task, task_group
 
 from aggregators.core.config import load_settings  # light: no pyarrow, DuckDB or network
+from aggregators.core.workspace import snapshots_uri
 from aggregators.sources.registry import SOURCES, SourceSpec
 
 SETTINGS = load_settings()
-STORE = SETTINGS.store_url.rstrip("/")
 SNAPSHOT = Asset(  # where LATEST moves: the object store, or the data root's snapshots
-    name="seckb_snapshot",
-    uri=f"{STORE}/snapshots"
-    if "://" in STORE
-    else f"file://{Path(STORE).resolve() / 'snapshots' if STORE else SETTINGS.snapshots_dir}",
+    name="seckb_snapshot", uri=snapshots_uri(SETTINGS.store_url, SETTINGS.snapshots_dir)
 )
 
 DEFAULT_ARGS: dict[str, Any] = {

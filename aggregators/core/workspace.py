@@ -56,7 +56,6 @@ class Workspace:
     def duckdb(self) -> Path:
         """DuckDB database with views over the latest snapshot."""
         return self.home / "seckb.duckdb"
-
     @property
     def projects(self) -> Path:
         """Watched projects: their component lists, triage, evaluations and the outbox."""
@@ -71,3 +70,20 @@ class Workspace:
         """Create the directories a run writes to."""
         for path in (self.home, self.cache, self.staging, self.snapshots):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def snapshots_uri(store_url: str, snapshots_dir: Path) -> str:
+    """The URI of the place ``LATEST`` moves in (the Airflow asset runs publish to): the object
+    store's ``<scheme>://<bucket>/<prefix>/snapshots`` with the path percent-encoded, or the
+    ``file://`` URI of the snapshots directory (``store_url`` a path, or empty: the data
+    root's). A data root with a space in its path gives a valid URI (``%20``)."""
+    from urllib.parse import quote
+
+    store = store_url.rstrip("/")
+    if "://" in store:
+        scheme, _, rest = store.partition("://")
+        bucket, _, prefix = rest.partition("/")
+        path = "/".join(quote(part, safe="") for part in [*prefix.split("/"), "snapshots"] if part)
+        return f"{scheme}://{bucket}/{path}"
+    base = Path(store) / "snapshots" if store else snapshots_dir
+    return base.resolve().as_uri()
