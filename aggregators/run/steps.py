@@ -118,12 +118,12 @@ def publish_results(
     return publish.publish(store, previous, dict(results), dict(failures), now, run_id)
 
 
-def views_current(ws: Workspace) -> bool:
-    """Whether ``seckb.duckdb`` was rebuilt after ``LATEST`` last moved."""
-    try:
-        return ws.duckdb.stat().st_mtime >= ws.latest_pointer.stat().st_mtime
-    except FileNotFoundError:
-        return False
+def views_current(ws: Workspace, current: Snapshot) -> bool:
+    """Whether ``seckb.duckdb`` holds the views of ``current`` (the snapshot ``LATEST`` names,
+    wherever the store is: the data root or an object store)."""
+    from aggregators.store.locations import views_of
+
+    return views_of(ws.duckdb) == current.id
 
 
 def after_publish(
@@ -135,7 +135,7 @@ def after_publish(
 ) -> list[str]:
     """Point ``seckb.duckdb`` at ``current`` when it moved (or the views are behind), and prune
     old snapshots after a publish; return the pruned ids. Both entry points end with this."""
-    if current is not None and (published or not views_current(ws)):
+    if current is not None and (published or not views_current(ws, current)):
         from aggregators.store.views import refresh  # DuckDB only when views change
 
         refresh(ws.duckdb, current)

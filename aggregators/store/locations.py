@@ -94,7 +94,7 @@ def open_published(
     return snapshot
 
 
-def _views_of(database: Path) -> str | None:
+def views_of(database: Path) -> str | None:
     """The snapshot id a ``seckb.duckdb`` points at (``None``: missing or unreadable)."""
     import duckdb
 
@@ -125,7 +125,7 @@ def reader_database(settings: Settings) -> Path:
     snapshot = open_published(settings)
     slug = hashlib.sha256(url.encode()).hexdigest()[:16]
     database = home.cache / "published" / f"{slug}.duckdb"
-    if _views_of(database) != snapshot.id:
+    if views_of(database) != snapshot.id:
         from aggregators.store.views import refresh
 
         snapshot.verify()  # download (and verify) every file before DuckDB opens them
