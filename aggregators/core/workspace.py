@@ -56,6 +56,7 @@ class Workspace:
     def duckdb(self) -> Path:
         """DuckDB database with views over the latest snapshot."""
         return self.home / "seckb.duckdb"
+
     @property
     def projects(self) -> Path:
         """Watched projects: their component lists, triage, evaluations and the outbox."""
