@@ -6,6 +6,10 @@ import re
 from urllib.parse import urlsplit
 
 _SEPARATORS = re.compile(r"[-_.]+")
+NAME_PATTERN = "^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"
+"""A valid project name (PEP 508 / the core metadata spec), as a regular expression that JSON
+Schema (the OpenAPI document) and Python read alike."""
+PROJECT_NAME = re.compile(NAME_PATTERN)
 
 
 def normalize_name(name: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
+from packaging.version import VERSION_PATTERN as _PACKAGING_PATTERN
 from packaging.version import InvalidVersion, Version
 
 
@@ -48,3 +50,39 @@ def version_sort_key(text: str) -> tuple[int, Version | str]:
     """Sort key: PEP 440 versions in version order first, then other strings as text."""
     version = parse_version(text)
     return (0, version) if version is not None else (1, text)
+
+
+def _portable(pattern: str) -> str:
+    """packaging's verbose, case-insensitive ``VERSION_PATTERN`` as a compact pattern JSON
+    Schema (ECMA-262) and Python read alike: comments and spaces dropped, named, atomic and
+    possessive constructs made plain, each letter matched in either case."""
+    text = "".join(line.split("#", 1)[0].strip() for line in pattern.splitlines())
+    text = re.sub(r"\(\?P<\w+>|\(\?a:", "(?:", text)
+    text = re.sub(r"([+*?])\+", r"\1", text)
+    out, in_class, i = [], False, 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        elif in_class and text.startswith("a-z", i):
+            out.append("a-zA-Z")
+            i += 3
+            continue
+        elif not in_class and char.isalpha() and text[i - 1 : i] not in ("?", "(") and char != "v":
+            char = f"[{char}{char.upper()}]"
+        elif not in_class and char == "v":
+            char = "[vV]"
+        out.append(char)
+        i += 1
+    return "^" + "".join(out) + "$"
+
+
+VERSION_PATTERN = _portable(_PACKAGING_PATTERN)
+"""A PEP 440 version without surrounding spaces, as a regular expression (the OpenAPI
+document's): the same strings as :func:`parse_version` accepts, stripped."""

@@ -200,6 +200,7 @@ def test_openapi_documents_every_endpoint(url: str) -> None:
         "/packages/{name}",
     } <= set(schema["paths"])
     query = schema["paths"]["/v1/query"]["post"]
-    assert "package" in query["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    body = query["requestBody"]["content"]["application/json"]["schema"]
+    assert all("package" in variant["properties"] for variant in body["oneOf"])  # name or purl
     assert {"200", "400"} <= set(query["responses"])
     assert requests.get(f"{url}/docs", timeout=10).status_code == 200

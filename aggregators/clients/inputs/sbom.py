@@ -46,11 +46,17 @@ class SbomError(SeckbError):
     """The file is not a readable CycloneDX JSON document."""
 
 
-def _components(items: Any) -> Iterator[dict[str, Any]]:
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            yield item
-            yield from _components(item.get("components"))
+def _components(items: Any, where: str = "components") -> Iterator[dict[str, Any]]:
+    """Every component, nested ones included; a malformed list is an error, not skipped."""
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise SbomError(f"{where} is not a list (found {type(items).__name__})")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SbomError(f"{where}[{index}] is not an object (found {type(item).__name__})")
+        yield item
+        yield from _components(item.get("components"), f"{where}[{index}].components")
 
 
 @dataclass
@@ -177,9 +183,17 @@ def parse_sbom(document: Any, origin: str) -> tuple[list[Requirement], list[str]
     """The PyPI packages of a parsed CycloneDX document, and notes on what was skipped."""
     if not isinstance(document, dict) or document.get("bomFormat") != "CycloneDX":
         raise SbomError(f"{origin} is not a CycloneDX JSON document (no bomFormat: CycloneDX)")
+    for key, kind in (("metadata", dict), ("components", list)):
+        if key in document and not isinstance(document[key], kind):
+            shape = "an object" if kind is dict else "a list"
+            raise SbomError(
+                f"{origin}: {key} is not {shape} (found {type(document[key]).__name__})"
+            )
     reading = _Reading(origin)
     root_notes = _root(reading, document)
-    for index, component in enumerate(_components(document.get("components")), start=1):
+    for index, component in enumerate(
+        _components(document.get("components"), f"{origin}: components"), start=1
+    ):
         label = (
             _text(component.get("bom-ref"))
             or _text(component.get("purl"))

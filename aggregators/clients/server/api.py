@@ -77,7 +77,7 @@ async def audit(
     fail_on: str | None = Query(None, description="as --fail-on: low, medium, high, critical"),
     allow_unknown: bool = Query(False, description="as --allow-unknown"),
     allow_suspicious: bool = Query(False, description="as --allow-suspicious"),
-    format: str | None = Query(None, description="requirements or cyclonedx (default: guessed)"),
+    format: str | None = Query(None, include_in_schema=False),  # see FORMAT_NOTE
     name: str | None = Query(None, description="file name shown in the document"),
 ) -> JSONResponse:
     """Audit a requirements file or CycloneDX SBOM: the ``seckb.audit/1`` document."""

@@ -29,6 +29,7 @@ from aggregators.clients.server.index import PackageIndex
 from aggregators.clients.server.limits import Guard, Limits
 from aggregators.clients.server.metrics import Metrics, MetricsMiddleware
 from aggregators.clients.server.protocol import GuardedH11Protocol
+from aggregators.clients.server.schemas import complete
 from aggregators.clients.server.state import ServerState, server_state
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,14 @@ def create_app(
         lifespan=lifespan,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            complete(base_openapi())  # fills app.openapi_schema in place, once
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     limits = limits or Limits()
     metrics = Metrics()
     app.state.seckb = ServerState(

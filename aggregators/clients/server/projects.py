@@ -18,6 +18,7 @@ server's limits (``413``).
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -40,6 +41,7 @@ from aggregators.clients.server.auditing import (
     read_body_sbom,
 )
 from aggregators.clients.server.errors import ApiError
+from aggregators.clients.server.schemas import PROJECT_REQUEST, PROJECT_RESPONSES
 from aggregators.clients.server.state import media_type, server_state
 from aggregators.core.clock import utcnow
 from aggregators.core.errors import LockError
@@ -53,6 +55,9 @@ from aggregators.store.projects import (
 
 router = APIRouter(tags=["projects"])
 MAX_VERSION_CHARS = 100
+PRINTABLE_PATTERN = "^[ -~]*$"
+"""A project's version label: printable ASCII (as the OpenAPI document says)."""
+PRINTABLE = re.compile(PRINTABLE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -101,17 +106,19 @@ def _version(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if len(text) > MAX_VERSION_CHARS or not text.isprintable():
-        raise ApiError(400, f"version must be at most {MAX_VERSION_CHARS} printable characters")
+    if len(text) > MAX_VERSION_CHARS or not PRINTABLE.match(text):
+        raise ApiError(
+            400, f"version must be at most {MAX_VERSION_CHARS} printable ASCII characters"
+        )
     return text
 
 
-@router.put("/v1/projects/{name}")
+@router.put("/v1/projects/{name}", openapi_extra=PROJECT_REQUEST, responses=PROJECT_RESPONSES)
 async def put_project(
     name: str,
     request: Request,
     version: str | None = Query(None, description="the project's own version"),
-    format: str | None = Query(None, description="requirements or cyclonedx (default: guessed)"),
+    format: str | None = Query(None, include_in_schema=False),  # see FORMAT_NOTE
 ) -> JSONResponse:
     """Store or replace a project from a requirements file or a CycloneDX SBOM."""
     store = authorize(request)

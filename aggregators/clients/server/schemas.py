@@ -19,24 +19,52 @@ ERROR: dict[str, Any] = {
         "message": {"type": "string"},
     },
 }
-PACKAGE: dict[str, Any] = {
-    "type": "object",
-    "description": "name with ecosystem 'PyPI', or a pkg:pypi/ purl",
-    "properties": {
-        "name": {"type": "string", "example": "jinja2"},
-        "ecosystem": {"type": "string", "enum": ["PyPI"]},
-        "purl": {"type": "string", "example": "pkg:pypi/jinja2@2.4.1"},
-    },
-}
-QUERY: dict[str, Any] = {
-    "type": "object",
-    "required": ["package"],
-    "properties": {
-        "package": PACKAGE,
-        "version": {"type": "string", "description": "PEP 440; required unless in the purl"},
-        "page_token": {"type": "string", "description": "next_page_token of the previous page"},
-    },
-}
+
+
+def _query_schema() -> dict[str, Any]:
+    """One OSV query as ``parse_query`` accepts it: ``package`` by ``name`` and ``ecosystem``
+    (``PyPI``) or by a ``pkg:pypi/`` purl, never both; the version in ``version`` or in the
+    purl, exactly once. ``page_token`` is the ``next_page_token`` of the previous page."""
+    from aggregators.clients.server.state import MAX_NAME_CHARS, MAX_VERSION_CHARS
+    from aggregators.core.names import NAME_PATTERN
+    from aggregators.core.versions import VERSION_PATTERN
+
+    name = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_CHARS}
+    version = {"type": "string", "pattern": VERSION_PATTERN, "maxLength": MAX_VERSION_CHARS}
+    bare, pinned = NAME_PATTERN[1:-1], VERSION_PATTERN[1:-1]
+    by_name = {
+        "type": "object",
+        "required": ["name", "ecosystem"],
+        "properties": {"name": name, "ecosystem": {"type": "string", "enum": ["PyPI"]}},
+        "not": {"required": ["purl"]},
+    }
+
+    def by_purl(pattern: str) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["purl"],
+            "properties": {  # at most as long as a version may be: so are its name and version
+                "purl": {"type": "string", "pattern": pattern, "maxLength": MAX_VERSION_CHARS}
+            },
+            "not": {"anyOf": [{"required": ["name"]}, {"required": ["ecosystem"]}]},
+        }
+
+    return {
+        "type": "object",
+        "description": "package by name and ecosystem, or by purl; the version once",
+        "oneOf": [
+            {"required": ["package", "version"],
+             "properties": {"package": by_name, "version": version}},
+            {"required": ["package", "version"],
+             "properties": {"package": by_purl(f"^pkg:pypi/{bare}$"), "version": version}},
+            {"required": ["package"], "not": {"required": ["version"]},
+             "properties": {"package": by_purl(f"^pkg:pypi/{bare}@{pinned}$")}},
+        ],
+        "example": {"package": {"name": "jinja2", "ecosystem": "PyPI"}, "version": "2.4.1"},
+    }  # fmt: skip
+
+
+QUERY = _query_schema()
 OSV_DOCUMENT: dict[str, Any] = {
     "type": "object",
     "description": "An OSV document as the PyPA advisory-db publishes it",
@@ -50,10 +78,12 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> Responses:
     words = {
-        400: "invalid query (another ecosystem, no version, not PEP 440, malformed JSON...)",
+        400: "invalid request (a name or version that is not valid, another ecosystem, no "
+        "version, malformed JSON...)",
         404: "unknown id (`Bug not found.`) or package",
         408: "the request did not arrive in time",
         413: "body or batch too large",
+        414: "request path or query longer than the server takes",
         415: "content type not accepted",
         406: "none of the accepted media types is served",
         422: "the fixed set does not resolve",
@@ -125,12 +155,76 @@ BATCH_RESPONSES: Responses = {
     **_errors(400, 408, 413, 415, 503),
 }
 VULN_RESPONSES: Responses = {200: _json(OSV_DOCUMENT, "the OSV document"), **_errors(400, 404, 503)}
-AUDIT_REQUEST = _request(
-    {"type": "string", "description": "a requirements file or a CycloneDX JSON SBOM"},
-    "text/plain",
-    "application/vnd.cyclonedx+json",
-    "application/json",
+FORMAT_NOTE = (
+    "The body's format follows its Content-Type (text/plain: a requirements file; "
+    "application/json or application/vnd.cyclonedx+json: a CycloneDX SBOM). A client that "
+    "cannot set it may add ?format=requirements or ?format=cyclonedx, which wins; it is left "
+    "out of this schema because it must agree with the body."
 )
+TEXT_BODY = {"type": "string", "pattern": "\\S", "description": "not empty"}
+SBOM: dict[str, Any] = {
+    "type": "object",
+    "description": "a CycloneDX JSON SBOM (syft, cyclonedx-py)",
+    "required": ["bomFormat"],
+    "properties": {
+        "bomFormat": {"type": "string", "enum": ["CycloneDX"]},
+        "components": {"type": "array", "items": {"type": "object"}},
+        "metadata": {"type": "object"},
+    },
+}
+AUDIT_REQUEST = {
+    "requestBody": {
+        "required": True,
+        "description": FORMAT_NOTE,
+        "content": {
+            "text/plain": {"schema": {**TEXT_BODY, "description": "a requirements file"}},
+            "application/vnd.cyclonedx+json": {"schema": SBOM},
+            "application/json": {"schema": SBOM},
+        },
+    }
+}
+WATCHED_SBOM: dict[str, Any] = {
+    **SBOM,
+    "description": "a CycloneDX JSON SBOM naming at least one PyPI package",
+    "required": ["bomFormat", "components"],
+    "properties": {
+        **SBOM["properties"],
+        "components": {  # others may be of other kinds: they are skipped with a note
+            "type": "array",
+            "items": {"type": "object"},
+            "contains": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "pattern": "\\S"},
+                    "type": {"type": "string", "enum": ["library", "framework", "application"]},
+                },
+                "not": {"required": ["purl"]},
+            },
+        },
+    },
+}
+PROJECT_REQUEST = {
+    "requestBody": {
+        "required": True,
+        "description": FORMAT_NOTE,
+        "content": {
+            "text/plain": {
+                "schema": {
+                    "type": "string",
+                    "pattern": "(^|\\n)[ \\t]*[^\\s#-]",
+                    "description": "a requirements file with at least one requirement",
+                }
+            },
+            "application/vnd.cyclonedx+json": {"schema": WATCHED_SBOM},
+            "application/json": {"schema": WATCHED_SBOM},
+        },
+    }
+}
+PROJECT_RESPONSES: Responses = {
+    200: _json({"type": "object"}, "the project replaced: its stored summary and the notes"),
+    201: _json({"type": "object"}, "the project added"),
+}
 AUDIT_RESPONSES: Responses = {
     200: _json({"type": "object"}, "the seckb.audit/1 document, as `seckb audit --json`"),
     **_errors(400, 408, 413, 415, 503),
@@ -163,7 +257,7 @@ POLICY_RESPONSES: Responses = {
     **_errors(400, 503),
 }
 FIX_REQUEST = _request(
-    {"type": "string", "description": "a pinned requirements file, or a uv.lock"},
+    {**TEXT_BODY, "description": "a pinned requirements file, or a uv.lock"},
     "text/plain",
     "application/toml",
 )
@@ -171,3 +265,69 @@ FIX_RESPONSES: Responses = {
     200: _json({"type": "object"}, "the seckb.fix/1 document, as `seckb fix --json`, with `fixed`"),
     **_errors(400, 408, 413, 422, 429, 502, 503),
 }
+
+
+def _constraints() -> dict[str, dict[str, Any]]:
+    """Each path or query parameter's schema, as the endpoints check it (the same patterns)."""
+    from aggregators.clients.audit import THRESHOLDS
+    from aggregators.clients.server.osv import VULN_ID
+    from aggregators.clients.server.projects import MAX_VERSION_CHARS as PROJECT_VERSION_CHARS
+    from aggregators.clients.server.projects import PRINTABLE_PATTERN
+    from aggregators.clients.server.state import MAX_NAME_CHARS, MAX_VERSION_CHARS
+    from aggregators.core.names import NAME_PATTERN
+    from aggregators.core.versions import VERSION_PATTERN
+    from aggregators.store.projects import NAME as PROJECT
+
+    name = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_CHARS}
+    version = {"type": "string", "pattern": VERSION_PATTERN, "maxLength": MAX_VERSION_CHARS}
+    return {
+        "name": name,
+        "package": name,
+        "project": name,
+        "version": version,
+        "vuln_id": {"type": "string", "pattern": VULN_ID.pattern},
+        "fail_on": {"type": "string", "enum": list(THRESHOLDS)},
+        "format": {"type": "string", "enum": ["requirements", "cyclonedx"]},
+        "project:name": {"type": "string", "pattern": f"^{PROJECT.pattern}$"},
+        "project:version": {
+            "type": "string",
+            "pattern": PRINTABLE_PATTERN,
+            "maxLength": PROJECT_VERSION_CHARS,
+        },
+    }
+
+
+WRITES = {"put", "delete"}
+"""Methods that need the bearer token (``401`` without it)."""
+EXTRA_ERRORS: dict[str, tuple[int, ...]] = {
+    "/v1/projects/{name}": (400, 404, 503),
+    "/v1/projects": (503,),
+    "/packages/{name}": (400, 404, 503),
+}
+
+
+def complete(document: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with what FastAPI cannot see: the constraints the endpoints check on
+    parameters (name and version patterns, enums, lengths) and the errors each can answer."""
+    constraints = _constraints()
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                key = parameter["name"]
+                if path.startswith("/v1/projects/") and key in ("name", "version"):
+                    key = f"project:{key}"
+                elif key == "name" and parameter.get("in") != "path":
+                    continue  # ?name= of /v1/audit is a label, not a package name
+                if key in constraints and parameter.get("in") in ("path", "query"):
+                    schema = constraints[key]
+                    parameter["schema"] = (
+                        schema
+                        if parameter.get("required")
+                        else {"anyOf": [schema, {"type": "null"}]}
+                    )
+            responses = operation.setdefault("responses", {})
+            for status, body in _errors(*EXTRA_ERRORS.get(path, ()), 414).items():
+                responses.setdefault(str(status), body)
+            if method in WRITES:
+                responses.setdefault("401", _json(ERROR, "no bearer token, or not the server's"))
+    return document

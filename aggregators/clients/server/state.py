@@ -4,7 +4,6 @@ they share (reading a JSON body, validating names and versions)."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from fastapi import Request
 
 from aggregators.clients.checks import Checks
 from aggregators.clients.server.errors import ApiError
-from aggregators.core.names import normalize_name
+from aggregators.core.names import PROJECT_NAME, normalize_name
 from aggregators.core.versions import parse_version
 
 if TYPE_CHECKING:
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from aggregators.clients.server.limits import Limits
     from aggregators.clients.server.metrics import Metrics
 
-NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 """A PEP 508 project name."""
 MAX_NAME_CHARS = 200
 MAX_VERSION_CHARS = 200
@@ -92,7 +90,7 @@ def package_name(value: Any, what: str = "package name") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ApiError(400, f"{what} must be a non-empty string")
     text = value.strip()
-    if len(text) > MAX_NAME_CHARS or not NAME.match(text):
+    if len(text) > MAX_NAME_CHARS or not PROJECT_NAME.match(text):
         raise ApiError(400, f"{what} {text[:80]!r} is not a valid Python project name")
     return normalize_name(text)
 

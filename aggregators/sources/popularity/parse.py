@@ -10,14 +10,12 @@ keeps the previous table): a half-read list would make popular names look unknow
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from aggregators.core.errors import SourceError
-from aggregators.core.names import normalize_name
+from aggregators.core.names import PROJECT_NAME, normalize_name
 
-NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 MAX_ROWS = 1_000_000
 MAX_DOWNLOADS = 10**13
 """More downloads in 30 days than this is not a count (PyPI serves about 10^11 a month)."""
@@ -41,7 +39,7 @@ def _row(item: Any, index: int, where: str) -> tuple[str, str, int]:
     if not isinstance(item, dict):
         raise PopularityError(f"{where}: row {index} is not an object")
     project, count = item.get("project"), item.get("download_count")
-    if not isinstance(project, str) or not NAME.match(project.strip()):
+    if not isinstance(project, str) or not PROJECT_NAME.match(project.strip()):
         raise PopularityError(f"{where}: row {index}: {str(project)[:60]!r} is not a project name")
     if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_DOWNLOADS:
         raise PopularityError(
