@@ -106,6 +106,11 @@ class Settings:
     """Wall-clock limit for one Bandit worker process on one batch of files."""
     bandit_memory_mb: int = 2048
     """Address-space limit of one Bandit worker process."""
+    bandit_cache_max_parts: int = 32
+    """Past this many Bandit cache parts, a flush merges the small ones into one (crash-safe;
+    with a shared store, the merged part replaces them there too)."""
+    bandit_cache_compact_mb: int = 64
+    """Bandit cache parts smaller than this are merged; larger ones are left as they are."""
     max_age_hours: float = 48.0
     """query, audit and recommend warn when the snapshot or one of its sources is older."""
     schedule: str = "0 3 * * *"
@@ -224,6 +229,7 @@ def git_location(url: str) -> str:
 
 _AT_LEAST_ONE = (
     "keep_snapshots", "workers", "names_target_rank", "names_long_length", "names_min_length",
+    "bandit_cache_max_parts",
 )  # fmt: skip
 _POSITIVE = (
     "max_advisory_bytes",
@@ -234,6 +240,7 @@ _POSITIVE = (
     "archive_max_total_bytes",
     "archive_max_file_bytes",
     "bandit_memory_mb",
+    "bandit_cache_compact_mb",
     "http_timeout_seconds",
     "git_timeout_seconds",
     "bandit_timeout_seconds",

@@ -20,6 +20,7 @@ from aggregators.core.workspace import Workspace
 from aggregators.run.ingest import ingest
 from aggregators.run.tasks import plan_source, publish_run, run_part, run_source
 from aggregators.sources.bandit.cache import SHARED_PREFIX, ResultCache
+from aggregators.sources.bandit.compact import replaced_by
 from aggregators.sources.bandit.engine import bandit_version, config_hash
 from aggregators.store.locations import open_store
 from aggregators.store.snapshots import Snapshot, SnapshotStore
@@ -81,6 +82,17 @@ def settings_of(
     return build
 
 
+def run_on_two(first: Settings, second: Settings) -> int:
+    """Run-1's advisories, pypi and mapped Bandit parts, alternating between the two workers;
+    return the number of Bandit parts."""
+    run_source("run-1", "advisories", first)
+    run_source("run-1", "pypi", second)
+    batches = plan_source("run-1", "bandit", first)
+    for index, batch in enumerate(batches):
+        run_part("run-1", "bandit", index, batch, (first, second)[index % 2])
+    return len(batches)
+
+
 def comparable(name: str, table: pa.Table) -> pa.Table:
     return table.drop_columns(sorted(VOLATILE.get(name, set()) & set(table.column_names)))
 
@@ -104,12 +116,7 @@ def test_two_workers_sharing_only_the_store_publish_what_one_process_does(
 ) -> None:
     worker = settings_of(remote_settings, advisory_repo, stand_ins)
     first, second = worker("worker-1"), worker("worker-2")
-    run_source("run-1", "advisories", first)
-    run_source("run-1", "pypi", second)
-    batches = plan_source("run-1", "bandit", first)
-    assert len(batches) == 4  # one release each: two per worker
-    for index, batch in enumerate(batches):
-        run_part("run-1", "bandit", index, batch, (first, second)[index % 2])
+    assert run_on_two(first, second) == 4  # one release each: two per worker
     run_source("run-1", "scorecards", second)
     run_source("run-1", "popularity", first)
     outcome = publish_run("run-1", first)
@@ -155,3 +162,46 @@ def test_two_workers_sharing_only_the_store_publish_what_one_process_does(
     assert len(written) == 4 and hashes
     assert set(cache.lookup(hashes)) == hashes
     assert len(list(Workspace(fresh.home).bandit_cache.glob("part-*.parquet"))) == 4  # local copy
+
+
+def test_workers_merging_cache_parts_in_the_store_lose_no_result(
+    stand_ins: tuple[FakeServer, FakeServer],
+    advisory_repo: AdvisoryRepo,
+    remote_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings],
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    worker = settings_of(remote_settings, advisory_repo, stand_ins)
+    first, second = (worker(h, bandit_cache_max_parts=2) for h in ("worker-1", "worker-2"))
+    assert run_on_two(first, second) == 4
+
+    # the store holds merged parts, and none of the parts they replace
+    keys = s3_server.keys(bucket, f"seckb/{SHARED_PREFIX}/")
+    names = {k.rsplit("/", 1)[-1] for k in keys}
+    merged = {n for n in names if "-merged-" in n}
+    assert merged and len(names) < 4
+    objects = open_store(worker("reader"), writing=True).objects  # type: ignore[attr-defined]
+    for name in merged:
+        objects.download(f"{SHARED_PREFIX}/{name}", tmp_path / name)
+        assert names.isdisjoint(replaced_by(tmp_path / name))
+
+    # every file one process analyses on its own disk is found by a fresh worker
+    single = settings_of(make_settings, advisory_repo, stand_ins)(str(tmp_path / "single"))
+    assert ingest(single).published
+    expected = {
+        sha
+        for part in Workspace(single.home).bandit_cache.glob("part-*.parquet")
+        for sha in pq.read_table(part, columns=["file_sha256"]).column(0).to_pylist()
+    }
+    fresh = worker("worker-3")
+    cache = ResultCache(
+        Workspace(fresh.home).bandit_cache,
+        bandit_version(),
+        config_hash(),
+        fresh.bandit_timeout_seconds,
+        fresh.bandit_memory_mb,
+        shared=objects,
+    )
+    assert expected and set(cache.lookup(expected)) == expected

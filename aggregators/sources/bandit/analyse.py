@@ -161,6 +161,8 @@ class _Run:
             settings.bandit_timeout_seconds,
             settings.bandit_memory_mb,
             shared=shared_objects(settings),  # the store workers share, if not this disk
+            max_parts=settings.bandit_cache_max_parts,
+            small_bytes=settings.bandit_cache_compact_mb << 20,
         )
         self.runner = BanditRunner(
             settings.workers,

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,6 +37,7 @@ import pyarrow.parquet as pq
 from aggregators.core.contracts import contract
 from aggregators.core.errors import StoreError
 from aggregators.core.objects import Objects
+from aggregators.sources.bandit.compact import merge, replaced_by, to_merge
 from aggregators.sources.bandit.engine import CRASH, ERROR, TIMEOUT, FileResult
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,17 @@ SHARED_PREFIX = "cache/bandit"
 PART = re.compile(r"^part-[A-Za-z0-9_.-]+\.parquet$")
 
 
+def _result(row: dict[str, Any]) -> FileResult:
+    return FileResult(
+        sha256=row["file_sha256"],
+        status=row["status"],
+        reason=row["reason"],
+        loc=row["loc"],
+        analysis_ms=row["analysis_ms"],
+        findings=row["findings"],
+    )
+
+
 class ResultCache:
     """Read cached results for a set of hashes; collect new ones and flush them as a part."""
 
@@ -60,9 +73,12 @@ class ResultCache:
         timeout_seconds: float,
         memory_mb: int,
         shared: Objects | None = None,
+        max_parts: int = 32,
+        small_bytes: int = 64 << 20,
     ) -> None:
         """Bind the cache directory to the analysis key and limits of this run; with
-        ``shared``, the directory is this worker's copy of the store's parts."""
+        ``shared``, the directory is this worker's copy of the store's parts. Past
+        ``max_parts`` live parts, a flush merges those smaller than ``small_bytes``."""
         self.directory = directory
         self.shared = shared
         self.bandit_version = bandit_version
@@ -72,24 +88,63 @@ class ResultCache:
         self._pending: dict[str, tuple[FileResult, datetime]] = {}
         self._index: dict[str, list[str]] | None = None
         self.parts_written = 0
+        self.parts_merged = 0
+        self.max_parts = max_parts
+        self.small_bytes = small_bytes
+        self._replaces: dict[str, list[str]] = {}
 
-    def _sync(self) -> None:
-        """Copy the store's parts this worker lacks; upload the ones the store lacks."""
-        shared = self.shared
-        if shared is None:
-            return
-        remote = {
-            name
-            for info in shared.list_below(SHARED_PREFIX)
-            if PART.match(name := info.key.rsplit("/", 1)[-1])
-        }
-        local = {p.name for p in self.directory.glob("part-*.parquet")}
-        with ThreadPoolExecutor(8, thread_name_prefix="bandit-cache") as pool:
-            missing = sorted(remote - local)
-            keys = [f"{SHARED_PREFIX}/{name}" for name in missing]
-            list(pool.map(shared.download, keys, [self.directory / n for n in missing]))
-        for name in sorted(local - remote):
-            self._upload(self.directory / name)
+    def _local(self) -> dict[str, Path]:
+        return {p.name: p for p in self.directory.glob("part-*.parquet")}
+
+    def _replaced(self, parts: Iterable[Path]) -> set[str]:
+        """The names the merged parts among ``parts`` replace (footers read once per part)."""
+        names: set[str] = set()
+        for part in parts:
+            if part.name not in self._replaces:
+                try:
+                    self._replaces[part.name] = replaced_by(part)
+                except FileNotFoundError:  # merged away by another process meanwhile
+                    continue
+                except ValueError as exc:  # read as an ordinary part, replacing nothing
+                    log.warning("bandit cache: %s", exc)
+                    self._replaces[part.name] = []
+            names.update(self._replaces[part.name])
+        return names
+
+    def _forget(self, names: set[str], remote: set[str]) -> None:
+        """Delete replaced parts here, then in the shared store (best effort: whoever syncs
+        next finishes it)."""
+        for name in sorted(names):
+            (self.directory / name).unlink(missing_ok=True)
+        if self.shared is not None and names & remote:
+            try:
+                self.shared.delete(f"{SHARED_PREFIX}/{n}" for n in sorted(names & remote))
+            except StoreError as exc:
+                log.warning("bandit cache: replaced parts not deleted from the store: %s", exc)
+
+    def _sync(self) -> list[Path]:
+        """The live parts of this directory: with a shared store, after copying the store's
+        parts this worker lacks and uploading the ones the store lacks, never a replaced one."""
+        if not self.directory.is_dir() and self.shared is None:
+            return []
+        remote: set[str] = set()
+        local = self._local()
+        if (shared := self.shared) is not None:
+            remote = {
+                name
+                for info in shared.list_below(SHARED_PREFIX)
+                if PART.match(name := info.key.rsplit("/", 1)[-1])
+            }
+            missing = sorted(remote - set(local) - self._replaced(local.values()))
+            with ThreadPoolExecutor(8, thread_name_prefix="bandit-cache") as pool:
+                keys = [f"{SHARED_PREFIX}/{name}" for name in missing]
+                list(pool.map(shared.download, keys, [self.directory / n for n in missing]))
+            local = self._local()
+        replaced = self._replaced(local.values())
+        self._forget(replaced & (set(local) | remote), remote)
+        for name in sorted(set(local) - remote - replaced):
+            self._upload(local[name])
+        return sorted(path for name, path in local.items() if name not in replaced)
 
     def _upload(self, path: Path) -> None:
         if self.shared is None:
@@ -100,10 +155,7 @@ class ResultCache:
             log.warning("bandit cache: %s not shared yet: %s", path.name, exc)
 
     def _parts(self) -> list[str]:
-        self._sync()
-        if not self.directory.is_dir():
-            return []
-        return sorted(str(p) for p in self.directory.glob("part-*.parquet"))
+        return [str(p) for p in self._sync()]
 
     def _key(self) -> pc.Expression:
         return (pc.field("bandit_version") == self.bandit_version) & (
@@ -121,21 +173,33 @@ class ResultCache:
         return dataset.to_table(columns=columns, filter=self._key() & where)
 
     def index(self) -> dict[str, list[str]]:
-        """Hash -> the parts holding a usable result for it (read once, then kept)."""
-        if self._index is None:
+        """Hash -> the parts holding a usable result for it (read once, then kept). A part
+        merged away by another process while this was read makes it read again, once."""
+        for attempt in (1, 2):
+            if self._index is not None:
+                break
             index: defaultdict[str, list[str]] = defaultdict(list)
+            vanished = False
             for part in self._parts():
-                table = self._read(part, INDEX_COLUMNS, pc.scalar(True))
+                try:
+                    table = self._read(part, INDEX_COLUMNS, pc.scalar(True))
+                except FileNotFoundError:
+                    vanished = True
+                    continue
                 for sha, status, timeout_seconds, memory_mb in zip(
                     *(table.column(name).to_pylist() for name in INDEX_COLUMNS), strict=True
                 ):
                     if self._usable(status, timeout_seconds, memory_mb):
                         index[sha].append(part)
-            self._index = dict(index)
+            if not vanished or attempt == 2:
+                self._index = dict(index)
+        assert self._index is not None
         return self._index
 
-    def lookup(self, hashes: Iterable[str]) -> dict[str, FileResult]:
-        """Results known for these hashes under this run's key and limits."""
+    def lookup(self, hashes: Iterable[str], again: bool = True) -> dict[str, FileResult]:
+        """Results known for these hashes under this run's key and limits. A part removed
+        since the index was read (merged by another process) makes the hashes it held be
+        looked up once more in a fresh index."""
         found: dict[str, FileResult] = {}
         by_part: defaultdict[str, list[str]] = defaultdict(list)
         index = self.index()
@@ -145,26 +209,24 @@ class ResultCache:
             else:
                 for part in index.get(sha, ()):
                     by_part[part].append(sha)
+        vanished: set[str] = set()
         for part, wanted in sorted(by_part.items()):
             where = pc.field("file_sha256").isin(pa.array(sorted(wanted), pa.string()))
             try:
                 rows = self._read(part, None, where).to_pylist()
-            except FileNotFoundError:  # removed since the index was read: analyse again
+            except FileNotFoundError:
                 log.warning("bandit cache: part %s disappeared", part)
+                vanished.update(wanted)
                 continue
             for row in rows:
-                if not self._usable(row["status"], row["timeout_seconds"], row["memory_mb"]):
-                    continue
-                previous = found.get(row["file_sha256"])
-                if previous is None or previous.status in RETRYABLE:
-                    found[row["file_sha256"]] = FileResult(
-                        sha256=row["file_sha256"],
-                        status=row["status"],
-                        reason=row["reason"],
-                        loc=row["loc"],
-                        analysis_ms=row["analysis_ms"],
-                        findings=row["findings"],
-                    )
+                if self._usable(row["status"], row["timeout_seconds"], row["memory_mb"]):
+                    previous = found.get(row["file_sha256"])
+                    if previous is None or previous.status in RETRYABLE:
+                        found[row["file_sha256"]] = _result(row)
+        if vanished and again:
+            self._index = None
+            for sha, result in self.lookup(vanished - set(found), again=False).items():
+                found.setdefault(sha, result)
         return found
 
     def add(self, result: FileResult, analysed_at: datetime) -> None:
@@ -198,7 +260,8 @@ class ResultCache:
         ]
         table = contract(TABLE).table_from_rows(rows)
         self.directory.mkdir(parents=True, exist_ok=True)
-        stamp = min(at for _, at in self._pending.values()).strftime("%Y%m%dT%H%M%S")
+        first = min(at for _, at in self._pending.values())
+        stamp = first.strftime("%Y%m%dT%H%M%S")
         name = f"part-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
         final = self.directory / name
         tmp = self.directory / f".{name}.tmp"
@@ -214,4 +277,24 @@ class ResultCache:
         self._pending.clear()
         self.parts_written += 1
         log.info("bandit cache: wrote %d results to %s", table.num_rows, final.name)
+        self.compact(first)
         return final
+
+    def compact(self, now: datetime) -> Path | None:
+        """Merge the small parts when there are too many (see ``compact.py``); return the
+        merged part (None if there was nothing to merge). The merged part is in place and
+        shared before any part it replaces is deleted."""
+        if len(self._local()) <= self.max_parts:  # no store listing on every flush
+            return None
+        live = self._sync()
+        chosen = to_merge(live, self.max_parts, self.small_bytes)
+        if not chosen:
+            return None
+        merged = merge(chosen, self.directory, now, self._replaced(chosen))
+        self._upload(merged)
+        names = {p.name for p in chosen}
+        self._forget(names, names)
+        self._index = None
+        self.parts_merged += len(chosen)
+        log.info("bandit cache: merged %d parts into %s", len(chosen), merged.name)
+        return merged
