@@ -80,6 +80,13 @@ class PackageAdvisories:
                 found[advisory_id] = how
         return found
 
+    def prepare(self) -> None:
+        """Order every range and canonicalize every listed version now, not at the first
+        version asked (a server does this when it loads a snapshot)."""
+        for entries in self.entries.values():
+            for entry in entries:
+                _ = entry.compiled, entry.listed
+
 
 def group_advisories(
     packages: Iterable[Mapping[str, Any]], ranges: Sequence[Mapping[str, Any]]

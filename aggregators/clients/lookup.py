@@ -36,6 +36,7 @@ from aggregators.clients.evaluation import (
     read_package_advisories,
     worst_severity,
 )
+from aggregators.clients.fixes import SafeReleases
 from aggregators.clients.popularity import Popularity, read_popularity
 from aggregators.core.config import Settings, load_settings
 from aggregators.core.errors import SeckbError, SnapshotError
@@ -152,6 +153,7 @@ class KnowledgeBase:
         self._advisories: dict[str, PackageAdvisories | None] = {}  # read lazily, per package
         self._facts: dict[str, AdvisoryFacts] = {}
         self._unlisted: dict[tuple[str, str], VersionSecurity | None] = {}
+        self._fixes: dict[str, SafeReleases] = {}
         self._popularity: Popularity | None = None
         filters = [("package", "in", only)] if only else None
         if only == []:
@@ -293,7 +295,7 @@ class KnowledgeBase:
         )
         fixed, fixed_from = None, "releases"
         if ids and releases:
-            fixed = _fixed_in(releases, version)
+            fixed = self._safe(package, releases).above(version)
         elif ids and named is not None:
             fixed, fixed_from = self._fixed_by_advisories(named, version), "advisories"
         return VersionSecurity(
@@ -315,6 +317,19 @@ class KnowledgeBase:
             malicious_project=whole,
             first_upload=card.first_upload if card else None,
         )
+
+    def _safe(self, package: str, releases: Sequence[VersionSecurity]) -> SafeReleases:
+        """The releases of ``package`` a fix may name: final, not yanked, no active advisory,
+        not suspect (ordered once per package)."""
+        if package not in self._fixes:
+            self._fixes[package] = SafeReleases(
+                (
+                    r.version,
+                    not (r.vulnerable or r.suspect or r.yanked) and r.is_prerelease is False,
+                )
+                for r in releases
+            )
+        return self._fixes[package]
 
     def _fixed_by_advisories(self, named: PackageAdvisories, version: str) -> str | None:
         """The lowest ``fixed`` version the advisories name above ``version`` that no active
@@ -375,23 +390,3 @@ class KnowledgeBase:
                 result.version = release.version
                 break
         return result
-
-
-def _fixed_in(releases: Sequence[VersionSecurity], version: str) -> str | None:
-    """The lowest listed final release above ``version`` that no active advisory affects and
-    that is not yanked (``None`` when there is none, or ``version`` is not PEP 440)."""
-    parsed = parse_version(version)
-    if parsed is None:
-        return None
-    for release in releases:  # oldest first
-        candidate = parse_version(release.version)
-        if (
-            candidate is not None
-            and candidate > parsed
-            and not release.vulnerable
-            and not release.suspect
-            and not release.yanked
-            and release.is_prerelease is False
-        ):
-            return release.version
-    return None

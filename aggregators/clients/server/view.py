@@ -108,6 +108,8 @@ class View:
         packages = _read(snapshot, "advisory_packages")
         ranges = _read(snapshot, "advisory_ranges")
         self.advisories: dict[str, PackageAdvisories] = group_advisories(packages, ranges)
+        for item in self.advisories.values():  # the first query of a version pays nothing
+            item.prepare()
         self.facts: dict[str, AdvisoryFacts] = facts_from_rows(
             _read(snapshot, "advisories", list(FACT_COLUMNS))
         )
